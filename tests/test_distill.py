@@ -1,0 +1,232 @@
+"""Tests of rlvr_nb.distill on real (tiny) components: the toy tokenizer, tiny Qwen2 models, TRL's SFTTrainer and
+the RLVRTrainer exploration run, the toy oracle as teacher."""
+import json, math, os
+
+import numpy as np
+import pytest
+import torch
+
+from rlvr_nb.data import DataError
+from rlvr_nb.distill import (MASTER_KEYS, PROBE_KEYS, TRAIN_KEYS, ExplorationRecorder, ShardWriter, augment_negatives,
+                             collect_exploration, evaluate_verifier, expected_calibration_error, label_balance,
+                             load_exploration, master_key_probe, shard_paths, train_verifier, verdict_sft_dataset)
+from rlvr_nb.reward import GenerativeVerifier
+from rlvr_nb.toy import ToyOracle, make_toy_dataset, toy_model, toy_tokenizer
+from rlvr_nb.verify import Verdict, Verifier
+
+
+@pytest.fixture(scope='module', autouse=True)
+def _one_thread():
+    n = torch.get_num_threads(); torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope='module')
+def tok(): return toy_tokenizer()
+
+
+@pytest.fixture(scope='module')
+def toy_rows():
+    return make_toy_dataset(12, seed=3).to_list()
+
+
+class AlwaysYes(Verifier):
+    name = 'always-yes'
+    def judge(self, questions, responses, references): return [Verdict('YES', 0.9, 0.1) for _ in questions]
+
+
+def exploration_rows(rows):
+    "Judged samples in the exploration schema: the correct canonical answer, a wrong one, and a duplicate."
+    from rlvr_nb.toy import toy_world
+    w, out = toy_world(), []
+    for i, r in enumerate(rows):
+        f = w.find(r['question'])
+        for resp in (f"Thought Process: {f.thought}\nTherefore, the answer is {f.answer.forms[0]}.",
+                     f"Thought Process: {f.thought}\nTherefore, the answer is {f.misconception.forms[0]}.",
+                     f"Hmm.\nTherefore, the answer is {f.answer.forms[0]}."):   # same final step as the first
+            out.append(dict(prompt_id=i, question=r['question'], reference=r['reference'], response=resp, field=r['field']))
+    v = ToyOracle().judge([o['question'] for o in out], [o['response'] for o in out], [o['reference'] for o in out])
+    for o, x in zip(out, v): o['verdict'] = x.label
+    return out
+
+
+# --- verdict_sft_dataset ---------------------------------------------------------------------------------------------
+
+def test_verdict_sft_dataset_columns_dedupe_balance(toy_rows):
+    expl = exploration_rows(toy_rows)
+    ds = verdict_sft_dataset(expl, verbose=False)
+    assert {'prompt', 'completion', 'label', 'question', 'reference', 'response', 'final_step', 'field', 'prompt_id'} <= set(ds.column_names)
+    assert len(ds) == 2 * len(toy_rows)                                   # the duplicate final step is gone
+    assert label_balance(ds) == {'n': len(ds), 'YES': len(toy_rows), 'NO': len(toy_rows), 'yes_share': 0.5}
+    row = ds[0]
+    assert [m['role'] for m in row['prompt']] == ['system', 'user']
+    assert row['completion'] == [{'role': 'assistant', 'content': row['label']}]
+    assert row['final_step'] in row['prompt'][1]['content'] and 'Thought Process' not in row['prompt'][1]['content']
+    assert len(verdict_sft_dataset(expl, dedupe=False, verbose=False)) == len(expl)
+    # balance: undersample the larger class to a YES share of 0.25
+    n = len(toy_rows)
+    assert label_balance(verdict_sft_dataset(expl, balance=0.25, verbose=False)) == {'n': n + n // 3, 'YES': n // 3, 'NO': n, 'yes_share': 0.25}
+    assert label_balance(verdict_sft_dataset(expl[:-3], balance='undersample', verbose=False))['yes_share'] == 0.5
+    with pytest.raises(ValueError, match='balance'): verdict_sft_dataset(expl, balance='sometimes', verbose=False)
+
+
+def test_verdict_sft_dataset_bad_rows(toy_rows, capsys):
+    expl = exploration_rows(toy_rows)[:6]
+    expl[1] = dict(expl[1], verdict='maybe'); expl[4] = dict(expl[4], verdict=None)
+    ds = verdict_sft_dataset(expl)
+    assert len(ds) == 2 and 'dropped 2 unparseable verdicts (rows [1, 4])' in capsys.readouterr().out
+    # self-contradicting teacher on one final step: majority kept, ties dropped
+    same = [dict(expl[0], verdict=v) for v in ('YES', 'NO', 'NO')]
+    assert verdict_sft_dataset(same, verbose=False)['label'] == ['NO']
+    with pytest.raises(DataError, match='no usable rows'): verdict_sft_dataset(same[:2], verbose=False)
+    with pytest.raises(DataError, match=r"missing column\(s\) \['verdict'\]"):
+        verdict_sft_dataset([{k: v for k, v in expl[0].items() if k != 'verdict'}])
+    with pytest.raises(DataError, match=r"'question': rows \[1\]"):
+        verdict_sft_dataset([expl[0], dict(expl[0], question='  ')])
+
+
+# --- augment_negatives / master_key_probe ----------------------------------------------------------------------------
+
+def test_augment_negatives(toy_rows):
+    ds = verdict_sft_dataset(exploration_rows(toy_rows), verbose=False)
+    aug = augment_negatives(ds, rate=0.5, seed=0, verbose=False)
+    new = aug.select(range(len(ds), len(aug)))
+    assert len(new) == round(0.5 * len(ds)) and aug['augmented'][:len(ds)] == [False] * len(ds)
+    assert set(new['label']) == {'NO'} and set(new['augmented']) == {True}
+    assert set(new['final_step']) <= set(TRAIN_KEYS) and not set(new['final_step']) & set(PROBE_KEYS)
+    counts = np.unique(new['final_step'], return_counts=True)[1]
+    assert counts.max() - counts.min() <= 1                               # keys spread evenly
+    for r in new: assert r['final_step'] in r['prompt'][1]['content'] and r['completion'][0]['content'] == 'NO'
+    assert augment_negatives(ds, rate=0.5, seed=0, verbose=False)['final_step'] == aug['final_step']   # seeded
+    assert augment_negatives(ds, rate=0.0, verbose=False) is ds
+
+
+def test_master_key_probe_extremes(toy_rows):
+    qs, refs = [r['question'] for r in toy_rows], [r['reference'] for r in toy_rows]
+    r = master_key_probe(AlwaysYes(), qs, refs)
+    assert r.rate == 1.0 and r.n == len(qs) * len(MASTER_KEYS) and set(r.per_key.fp_rate) == {1.0}
+    assert r.soft == pytest.approx(0.9)
+    o = master_key_probe(ToyOracle(), qs, refs)
+    assert o.rate <= 0.02, o.per_key[o.per_key.fp_rate > 0]
+    assert list(o.per_key.columns[:3]) == ['key', 'kind', 'split']
+    assert set(o.by('split').index) == {'train', 'probe'}
+
+
+# --- evaluate_verifier -------------------------------------------------------------------------------------------------
+
+class Fixed(Verifier):
+    "Returns preset verdicts in order."
+    def __init__(self, verdicts): self.v = list(verdicts)
+    def judge(self, q, r, a): out, self.v = self.v[:len(q)], self.v[len(q):]; return out
+
+
+def test_evaluate_verifier_matches_sklearn(toy_rows):
+    from sklearn.metrics import cohen_kappa_score, f1_score
+    expl = exploration_rows(toy_rows)
+    rng = np.random.default_rng(0)
+    p = rng.uniform(size=len(expl))
+    vs = [Verdict('YES' if x > 0.5 else 'NO', x, 1 - x) for x in p]
+    vs[3] = Verdict(None, 0.0, 0.0)                                        # a parse failure counts as NO
+    rep = evaluate_verifier(Fixed(vs), expl)
+    t = np.array([e['verdict'] == 'YES' for e in expl], int)
+    s = np.array([v.label == 'YES' for v in vs], int)
+    assert rep.overall['accuracy'] == pytest.approx((t == s).mean())
+    assert rep.overall['kappa'] == pytest.approx(cohen_kappa_score(t, s))
+    assert rep.overall['f1'] == pytest.approx(f1_score(t, s))
+    assert rep.overall['parse_failure_rate'] == pytest.approx(1 / len(expl))
+    pn = np.array([v.soft_normalized for v in vs])
+    assert rep.overall['ece'] == pytest.approx(expected_calibration_error(pn, t))
+    assert set(rep.per_field.index) == {r['field'] for r in toy_rows}
+    assert rep.per_field.n.sum() == len(expl)
+    perfect = evaluate_verifier(ToyOracle(), expl)
+    assert (perfect.overall['accuracy'], perfect.overall['kappa'], perfect.overall['ece']) == (1.0, 1.0, 0.0)
+
+
+# --- train_verifier ----------------------------------------------------------------------------------------------------
+
+def _p_yes(path, rows):
+    v = GenerativeVerifier.from_pretrained(str(path), sample=False)
+    return np.array([x.p_yes for x in v.judge([r['question'] for r in rows], [r['response'] for r in rows],
+                                              [r['reference'] for r in rows])])
+
+
+@pytest.mark.parametrize('lora', [None, True])
+def test_train_verifier_loadable_and_learns(tmp_path, tok, toy_rows, lora):
+    "A few SFT steps on all-YES rows raise P(YES); the directory loads with GenerativeVerifier.from_pretrained."
+    rows = [dict(r, verdict='YES') for r in exploration_rows(toy_rows[:4])]
+    ds = verdict_sft_dataset(rows, verbose=False)
+    student = toy_model(tok, hidden_size=32, num_layers=1, num_heads=2, seed=0)
+    base = tmp_path / 'base'; student.save_pretrained(base); tok.save_pretrained(base)
+    out = train_verifier(student, ds, tokenizer=tok, output_dir=tmp_path / 'v', epochs=8, lr=2e-2, batch_size=4,
+                         micro_batch_size=4, max_length=512, lora=lora, verbose=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['base', 'v']          # no temporary or work folders left
+    meta = json.loads((out / 'train_verifier.json').read_text())
+    assert meta['rows'] == len(ds) and meta['batch_size'] == 4 and meta['lora'] == (lora is True)
+    before, after = _p_yes(base, rows), _p_yes(out, rows)
+    assert before.mean() < 0.01, before.mean()
+    # full fine-tuning: from ~1/vocab to a real mass; LoRA (rank 16 on the linear layers of a random model) moves slower
+    assert after.mean() > (0.2 if lora is None else 1.5 * before.mean()), (before.mean(), after.mean())
+    assert not (out / 'adapter_config.json').exists()                             # LoRA merged into a plain model
+
+
+def test_train_verifier_refuses_bad_input(tmp_path, tok, toy_rows):
+    ds = verdict_sft_dataset(exploration_rows(toy_rows[:2]), verbose=False)
+    student = toy_model(tok, hidden_size=32, num_layers=1, seed=0)
+    with pytest.raises(DataError, match='missing column'):
+        train_verifier(student, ds.remove_columns('completion'), tokenizer=tok, output_dir=tmp_path / 'x')
+    from rlvr_nb.toy import TOY_CHAT_TEMPLATE
+    bad = toy_tokenizer(); bad.chat_template = TOY_CHAT_TEMPLATE.replace("'<|im_start|>assistant\\n' }}{% generation %}", "'<|im_start|>assistant\\n' }}{% generation %}{{- 'ok ' }}")
+    with pytest.raises(DataError, match="first completion token must be exactly"):
+        train_verifier(student, ds, tokenizer=bad, output_dir=tmp_path / 'x')
+    assert not (tmp_path / 'x').exists()
+
+
+# --- collect_exploration -----------------------------------------------------------------------------------------------
+
+class CountingOracle(ToyOracle):
+    "The toy oracle, counting its calls; raises on call number `fail_at` (a crash in the middle of a run)."
+    def __init__(self, fail_at=None):
+        super().__init__()
+        self.calls, self.fail_at = 0, fail_at
+    def judge(self, q, r, a):
+        self.calls += 1
+        if self.calls == self.fail_at: raise RuntimeError('teacher crashed')
+        return super().judge(q, r, a)
+
+
+def test_collect_exploration_shards_resume(tmp_path, tok):
+    ds = make_toy_dataset(4, seed=0)
+    kw = dict(output_dir=tmp_path / 'expl', tokenizer=tok, max_steps=4, per_device_train_batch_size=8,
+              max_completion_length=6, save_steps=2, verbose=False)
+    crash = CountingOracle(fail_at=4)
+    with pytest.raises(RuntimeError, match='teacher crashed'):
+        collect_exploration(toy_model(tok, hidden_size=32, num_layers=1), crash, ds, **kw)
+    shards = shard_paths(tmp_path / 'expl')
+    assert len(shards) == 3 and not (tmp_path / 'expl' / 'DONE.json').exists()
+    assert not [p for p in (tmp_path / 'expl' / 'shards').iterdir() if p.name.startswith('.')]   # no half-written shard
+    mtimes = {p.name: p.stat().st_mtime_ns for p in shards}
+    again = CountingOracle()
+    e = collect_exploration(toy_model(tok, hidden_size=32, num_layers=1), again, ds, **kw)
+    assert again.calls == 2                                  # resumed from checkpoint-2: steps 2 and 3 only
+    assert {p.name: p.stat().st_mtime_ns for p in shards} == mtimes   # finished shards untouched
+    assert len(e) == 4 * 8 and sorted(set(e['step'])) == [0, 1, 2, 3]
+    assert {'prompt_id', 'question', 'reference', 'response', 'final_step', 'verdict', 'p_yes', 'step', 'domain'} <= set(e.column_names)
+    assert set(e['verdict']) <= {'YES', 'NO'} and set(e['prompt_id']) <= set(range(4))
+    oracle = ToyOracle().judge(e['question'], e['response'], e['reference'])
+    assert [v.label for v in oracle] == e['verdict']
+    done = CountingOracle()
+    e2 = collect_exploration(toy_model(tok, hidden_size=32, num_layers=1), done, ds, **kw)
+    assert done.calls == 0 and e2.to_list() == e.to_list()   # a finished run does no new work
+    sft = verdict_sft_dataset(tmp_path / 'expl', verbose=False)   # the directory is a valid source
+    assert len(sft) >= 1
+
+
+def test_shard_writer_jsonl_roundtrip(tmp_path):
+    rec = ExplorationRecorder(ToyOracle(), ShardWriter(tmp_path, fmt='jsonl', rank=0))
+    rows = make_toy_dataset(2, seed=1)
+    r = rec(prompts=[None] * 2, completions=['x\n' + rows[0]['reference'], ':'], question=rows['question'],
+            reference=rows['reference'], prompt_id=[0, 1])
+    assert r[1] == 0.0 and all(math.isfinite(x) for x in r)
+    e = load_exploration(tmp_path)
+    assert e['final_step'] == [rows[0]['reference'], ':'] and e['step'] == [0, 0]
