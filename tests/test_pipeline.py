@@ -1,0 +1,111 @@
+"""The pipeline end to end on the toy world (small budget), resume, and a failing stage.
+
+One module-scoped run of every stage (agreement, explore, distill, two policies, evaluate, report), then:
+a second run that must skip every stage (DONE markers and their timestamps unchanged), a run whose
+evaluation fails (a grader directory that is not a model) and must name the stage and leave the earlier
+outputs intact, and the report's files and schema.
+"""
+import json, os, time
+from pathlib import Path
+
+import pytest
+import torch
+
+from rlvr_nb.pipeline import (ConfigError, RunConfig, StageError, build_stages, check_config, report, run_pipeline,
+                              stage_done)
+
+def tiny_config(out) -> RunConfig:
+    "Every stage for real, on a budget that fits a test: 2 policies, a few RL steps, short answers."
+    return RunConfig.toy(output_dir=str(out), **{
+        'data.n_explore': 16, 'data.n_train': 16, 'data.n_test': 24,
+        'agreement.n_items': 24, 'agreement.samples': 3, 'agreement.bootstrap': 50,
+        'explore.max_steps': 2, 'explore.max_completion_length': 16,
+        'distill.batch_size': 16, 'distill.max_length': 1024, 'distill.holdout': 0.25,
+        'train.rewards': ['rule_binary', 'student_soft'], 'train.max_steps': 2, 'train.max_completion_length': 16,
+        'train.per_device_train_batch_size': 8, 'train.monitor_grader': False,
+        'evaluate.max_new_tokens': 16})
+
+@pytest.fixture(scope='module')
+def run_dir(tmp_path_factory):
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp('pipeline') / 'run'
+    t0 = time.time()
+    run_pipeline(tiny_config(out), progress=False, verbose=False)
+    print(f"pipeline end to end: {time.time() - t0:.1f} s")
+    return out
+
+STAGES = ['agreement', 'explore', 'distill', 'train/rule_binary', 'train/student_soft', 'evaluate', 'report']
+
+def test_end_to_end_outputs(run_dir):
+    for s in STAGES: assert stage_done(run_dir, s) is not None, s
+    assert [s.name for s in build_stages(tiny_config(run_dir))] == STAGES
+    res = json.loads((run_dir / 'results.json').read_text())
+    names = [p['name'] for p in res['policies']]
+    assert names == ['rule_binary', 'student_soft']
+    for p in res['policies']:
+        assert p['reward_source'] in ('rule', 'teacher', 'student') and p['reward_kind'] in ('binary', 'soft')
+        assert 0 <= p['accuracy'] <= 100 and p['by_field'] and all(0 <= v <= 100 for v in p['by_field'].values())
+    assert (run_dir / 'train' / 'student_soft' / 'policy' / 'config.json').is_file()
+    assert (run_dir / 'distill' / 'verifier' / 'config.json').is_file()
+    md = (run_dir / 'report.md').read_text()
+    for part in ('Held-out accuracy', 'rule_binary', 'student_soft', 'Judge agreement', 'Student verifier', 'Stages', 'paper'):
+        assert part in md, part
+    for png in ('fields.png', 'learning_curves.png', 'reliability.png', 'agreement.png'):
+        assert (run_dir / 'report' / png).stat().st_size > 1000, png
+    recs = [json.loads(l) for l in (run_dir / 'metrics.jsonl').read_text().splitlines()]
+    assert {r['stage'] for r in recs} >= {'agreement', 'explore', 'distill', 'train/rule_binary', 'evaluate'}
+    assert any(r['name'] == 'accuracy' and r.get('policy') == 'student_soft' for r in recs)
+    assert not [p for p in run_dir.iterdir() if p.name.startswith(('.tmp', '.old'))]
+
+def test_resume_skips_finished_stages(run_dir):
+    before = {s: stage_done(run_dir, s)['finished'] for s in STAGES}
+    t0 = time.time()
+    run_pipeline(tiny_config(run_dir), progress=False, verbose=False)
+    assert time.time() - t0 < 30        # nothing retrained (the first run takes minutes)
+    assert {s: stage_done(run_dir, s)['finished'] for s in STAGES} == before
+
+def test_failing_stage_is_named_and_keeps_earlier_outputs(run_dir, tmp_path):
+    before = {s: stage_done(run_dir, s) for s in STAGES}
+    not_a_model = tmp_path / 'not_a_model'; not_a_model.mkdir()
+    cfg = tiny_config(run_dir); cfg.models.grader = str(not_a_model)     # valid config, fails at run time
+    with pytest.raises(StageError, match="stage 'evaluate' failed") as e:
+        run_pipeline(cfg, progress=False, verbose=False)
+    assert e.value.stage == 'evaluate'
+    for s in STAGES: assert stage_done(run_dir, s) == before[s], s   # evaluate's previous outputs are intact too
+    assert (run_dir / 'evaluate' / 'rule_binary.parquet').is_file()
+    assert not [p for p in run_dir.iterdir() if p.name.startswith(('.tmp', '.old'))]
+    # the run goes on with the original config: nothing to redo
+    run_pipeline(tiny_config(run_dir), progress=False, verbose=False)
+    assert {s: stage_done(run_dir, s)['finished'] for s in STAGES} == {s: before[s]['finished'] for s in STAGES}
+
+def test_only_some_stages_needs_their_dependencies(run_dir, tmp_path):
+    cfg = tiny_config(tmp_path / 'fresh')
+    with pytest.raises(StageError, match="needs stage 'distill', which is not complete"):
+        run_pipeline(cfg, stages='train/student_soft', progress=False, verbose=False)
+    assert not (tmp_path / 'fresh' / 'train').exists()
+
+def test_report_rebuilds_from_files(run_dir):
+    (run_dir / 'report.md').unlink(); (run_dir / 'results.json').unlink()
+    p = report(run_dir)
+    assert p == run_dir / 'report.md' and 'Held-out accuracy' in p.read_text()
+    assert json.loads((run_dir / 'results.json').read_text())['policies'][0]['name'] == 'rule_binary'
+
+def test_bad_configs_refused_before_work(tmp_path):
+    out = tmp_path / 'never'
+    with pytest.raises(ConfigError, match="did you mean 'estimator'"):
+        run_pipeline({'train': {'estimater': 'rloo'}, 'output_dir': str(out)})
+    with pytest.raises(ConfigError, match='local file not found'):
+        run_pipeline(RunConfig.toy(output_dir=str(out), **{'data.test': str(tmp_path / 'missing.jsonl')}))
+    with pytest.raises(ConfigError, match='no CUDA device'):
+        run_pipeline(RunConfig.paper(output_dir=str(out)), cuda=False)
+    with pytest.raises(ConfigError, match="unknown stage 'trian'"):
+        run_pipeline(RunConfig.toy(output_dir=str(out)), stages='trian')
+    assert not out.exists()
+
+def test_yaml_round_trip(tmp_path):
+    for c in (RunConfig.toy(), RunConfig.paper()):
+        assert RunConfig.from_yaml(c.save(tmp_path / 'c.yaml')) == c
+    (tmp_path / 'p.yaml').write_text('preset: paper\ntrain:\n  estimator: rloo\n')
+    c = RunConfig.from_yaml(tmp_path / 'p.yaml')
+    assert (c.train.estimator, c.train.learning_rate, c.models.policy) == ('rloo', 5e-7, 'Qwen/Qwen2.5-7B')
+    check_config(c, cuda=True)
