@@ -63,6 +63,10 @@ def test_grade_keeps_partial_results_when_the_grader_fails():
               'subject', 'level', 'error', 'truncated', 'source'):
         assert c in df, c
     assert df.final_step[1] == 'Therefore, the answer is 1'
+    # the failed rows can be regraded later from the output itself
+    again = grade(df[failed], Contains(), progress=False)
+    assert again.error.isna().all() and again.correct.tolist() == [expect[4], expect[5]]
+    assert again.truncated.tolist() == [False, False] and again.source.tolist() == ['unit', 'unit']
 
 
 def test_grade_wrong_number_of_verdicts_is_a_grader_failure():
@@ -166,11 +170,11 @@ def _reference_greedy(model, tok, chat, k):
     return out
 
 
-def test_generate_answers_truncation_flag(tiny_dir):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    tok = AutoTokenizer.from_pretrained(tiny_dir)
+def test_generate_answers_truncation_flag():
+    from rlvr_nb.toy import toy_tokenizer, toy_model
+    tok = toy_tokenizer()
     side = tok.padding_side
-    model = AutoModelForCausalLM.from_pretrained(tiny_dir, dtype=torch.float32).eval()
+    model = toy_model(tok, seed=3).eval()
     ds = _dataset(5)
     K = 6
     refs = [_reference_greedy(model, tok, c, K) for c in ds['prompt']]
