@@ -178,3 +178,11 @@ def test_config_errors(tmp_path, tok):
     with pytest.raises(ValueError, match="'prompt' column"):
         train_policy(tiny_policy(tok), prompt_dataset(8).rename_column('prompt', 'q'), digit_reward,
                      cfg(tmp_path), processing_class=tok)
+
+
+def test_bench_rl_step_runs_on_cpu():
+    "bench/rl_step.py (used by bench/gpu_check.sh on CUDA) runs its tiny CPU shape and reports step times."
+    import runpy
+    main = runpy.run_path(os.path.join(os.path.dirname(__file__), '..', 'bench', 'rl_step.py'))['main']
+    s = main(['--device', 'cpu', '--shape', 'tiny', '--steps', '2', '--max-completion-length', '6'])
+    assert s['steps'] == 2 and s['mean_step_s'] > 0 and s['shape'] == 'tiny'
