@@ -211,3 +211,20 @@ def test_vllm_backend_matches_hf_greedy(tiny_dir):
     assert vl['response'] == hf['response']
     assert vl['truncated'] == hf['truncated']
     assert any(r.strip() for r in hf['response'])
+
+
+@pytest.mark.vllm
+def test_vllm_backend_takes_an_in_memory_model(tiny_dir):
+    "A transformers model object (e.g. a policy just trained) is saved to a temporary folder and loaded by vLLM."
+    from vllm_fixtures import setup_vllm_env
+    setup_vllm_env()
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    ds = _dataset(3)
+    tok = AutoTokenizer.from_pretrained(tiny_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_dir, dtype=torch.float32).eval()
+    with torch.no_grad(): model.lm_head.weight[tok.convert_tokens_to_ids('YES')] *= -1   # differ from the saved weights
+    hf = generate_answers(model, ds, tokenizer=tok, max_new_tokens=8, progress=False)
+    vl = generate_answers(model, ds, tokenizer=tok, backend='vllm', max_new_tokens=8, progress=False,
+                          vllm_kwargs=dict(dtype='float32', max_model_len=1024, enforce_eager=True))
+    assert vl['response'] == hf['response']
+    with pytest.raises(TypeError, match='model path'): generate_answers(object(), ds, backend='vllm')
