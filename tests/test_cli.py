@@ -56,8 +56,9 @@ def test_dry_run_and_config(tmp_path):
     assert r.returncode == 0 and 'Qwen/Qwen2.5-72B-Instruct' in r.stdout and 'learning_rate: 5.0e-07' in r.stdout
 
 def test_small_run_report_and_failing_stage(tmp_path):
+    from test_pipeline import tiny_policy
     out = tmp_path / 'run'
-    sets = ['train.rewards=[rule_binary]', 'models.judges=[]', 'data.n_train=8', 'data.n_test=12', 'train.max_steps=1',
+    sets = [f'models.policy={tiny_policy(tmp_path / "tiny_policy")}', 'train.rewards=[rule_binary]', 'models.judges=[]', 'data.n_train=8', 'data.n_test=12', 'train.max_steps=1',
             'train.per_device_train_batch_size=8', 'train.max_completion_length=8', 'evaluate.max_new_tokens=8', 'train.monitor_grader=false']
     r = rlvr('run', '--quiet', '--output_dir', str(out), '--set', *sets)
     assert r.returncode == 0, r.stderr[-3000:]

@@ -14,13 +14,23 @@ import torch
 from rlvr_nb.pipeline import (ConfigError, RunConfig, StageError, build_stages, check_config, report, run_pipeline,
                               stage_done)
 
+def tiny_policy(path) -> str:
+    "A small randomly initialised toy-world policy saved as a model directory (the pretrained one is for the evidence run)."
+    from rlvr_nb.toy import toy_model, toy_tokenizer
+    path = Path(path)
+    if not (path / 'config.json').is_file():
+        tok = toy_tokenizer()
+        toy_model(tok, hidden_size=32, num_layers=1, num_heads=2, seed=0).save_pretrained(str(path)); tok.save_pretrained(str(path))
+    return str(path)
+
 def tiny_config(out) -> RunConfig:
-    "Every stage for real, on a budget that fits a test: 2 policies, a few RL steps, short answers."
+    "Every stage for real, on a budget that fits a test: 2 policies, a few RL steps, short answers, a small random policy."
     return RunConfig.toy(output_dir=str(out), **{
+        'models.policy': tiny_policy(Path(out).parent / 'tiny_policy'),
         'data.n_explore': 16, 'data.n_train': 16, 'data.n_test': 24,
         'agreement.n_items': 24, 'agreement.samples': 3, 'agreement.bootstrap': 50,
-        'explore.max_steps': 2, 'explore.max_completion_length': 16,
-        'distill.batch_size': 16, 'distill.max_length': 1024, 'distill.holdout': 0.25,
+        'explore.max_steps': 2, 'explore.max_completion_length': 16, 'explore.per_device_train_batch_size': 16,
+        'distill.batch_size': 16, 'distill.epochs': 1, 'distill.holdout': 0.25, 'distill.sft_args': {'micro_batch_size': 16},
         'train.rewards': ['rule_binary', 'student_soft'], 'train.max_steps': 2, 'train.max_completion_length': 16,
         'train.per_device_train_batch_size': 8, 'train.monitor_grader': False,
         'evaluate.max_new_tokens': 16})
