@@ -1,0 +1,330 @@
+"Tests of the data layer (rlvr_nb.data): every bad-input error, every layout, MMLU and MATH-500, final_step properties."
+import csv, io, json, logging, zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from rlvr_nb.data import (FIELDS, MMLU_TO_SUBJECT, OPTION_REFERENCE_RULES, POLICY_SYSTEM_PROMPT, SUBJECT_TO_FIELD, DataError,
+                          OptionReferenceError, field_of, final_step, load_rlvr_dataset, mcq_to_freeform, mmlu_subject,
+                          option_reference, read_mmlu, reference_kind)
+
+SHARED = Path(__file__).resolve().parents[2] / 'shared' / 'data'   # CI: ../shared beside the checkout
+SCHEMA = ['prompt', 'question', 'reference', 'subject', 'field', 'level', 'source']
+
+# --- final_step -----------------------------------------------------------------------------------------
+
+line = st.text(alphabet=st.characters(blacklist_categories=('Cs',), blacklist_characters='\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029'))
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(line, max_size=6), st.sampled_from(['\n', '\r\n', '\r']), st.text(alphabet=' \t\r\n', max_size=5))
+def test_final_step_is_last_nonempty_line(lines, sep, tail):
+    text = sep.join(lines) + tail
+    want = next((l.strip() for l in reversed(lines) if l.strip()), '')
+    assert final_step(text) == want
+    assert final_step('\n'.join(lines)) == final_step('\r\n'.join(lines)) == final_step('\r'.join(lines))
+
+@given(st.text())
+def test_final_step_shape(s):
+    f = final_step(s)
+    assert f == f.strip() and '\n' not in f and '\r' not in f
+    assert (f == '') == (not s.strip())
+
+@pytest.mark.parametrize('x', [None, 3, 2.5, b'abc\nxyz', ['a'], {'a': 1}])
+def test_final_step_non_strings(x):
+    assert final_step(x) == ''
+
+def test_final_step_examples():
+    assert final_step("Thought.\r\nTherefore, the answer is 7\r\n\r\n") == "Therefore, the answer is 7"
+    assert final_step(" \t\n\u3000\n") == ''
+
+# --- bad rows -------------------------------------------------------------------------------------------
+
+BAD = [{'question': 'q0', 'answer': 'a0'},
+       {'question': '', 'answer': 'a1'},            # empty question
+       {'question': '   \t', 'answer': 'a2'},       # whitespace-only question
+       {'question': None, 'answer': 'a3'},          # missing question
+       {'question': 5, 'answer': 'a4'},             # non-string question
+       {'question': 'q5', 'answer': ''},            # empty reference
+       {'question': 'q6', 'answer': ' \n'},         # whitespace-only reference
+       {'question': 'q7', 'answer': None},          # missing reference
+       {'question': 'q8', 'answer': 3.5},           # non-string reference
+       {'question': 'q9', 'answer': 'a9'}]
+
+def test_bad_rows_name_rows_and_field():
+    with pytest.raises(DataError) as e: load_rlvr_dataset(BAD)
+    msg = str(e.value)
+    assert "4 rows with a missing, empty, whitespace-only or non-string 'question' ('question'): rows [1, 2, 3, 4]" in msg
+    assert "4 rows with a missing, empty, whitespace-only or non-string 'reference' ('answer'): rows [5, 6, 7, 8]" in msg
+
+def test_missing_key_is_bad_row():
+    with pytest.raises(DataError, match=r"'reference' \('answer'\): rows \[1\]"):
+        load_rlvr_dataset([{'question': 'q', 'answer': 'a'}, {'question': 'q'}])
+
+def test_skip_drops_and_counts(caplog):
+    with caplog.at_level(logging.WARNING, logger='rlvr_nb.data'):
+        ds = load_rlvr_dataset(BAD, on_bad='skip')
+    assert ds['question'] == ['q0', 'q9'] and ds.column_names == SCHEMA
+    assert "skipped 4 rows" in caplog.text and "rows [5, 6, 7, 8]" in caplog.text
+
+def test_row_indices_beyond_twenty_are_elided():
+    rows = [{'question': 'q', 'answer': ''} for _ in range(30)]
+    with pytest.raises(DataError, match=r"30 rows .* rows \[0, 1, .*19\] \.\.\."): load_rlvr_dataset(rows)
+
+def test_all_bad_with_skip_is_an_error():
+    with pytest.raises(DataError, match='no usable rows'): load_rlvr_dataset(BAD[1:9], on_bad='skip')
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="on_bad must be"): load_rlvr_dataset(BAD, on_bad='ignore')
+    with pytest.raises(ValueError, match="refs must be"): load_rlvr_dataset(BAD, refs='maybe')
+    with pytest.raises(DataError, match='no rows'): load_rlvr_dataset([])
+    with pytest.raises(DataError, match=r'rows \[1\] are not dicts'): load_rlvr_dataset([{'question': 'q', 'answer': 'a'}, 'x'])
+    with pytest.raises(DataError, match='cannot load a dataset from int'): load_rlvr_dataset(5)
+    with pytest.raises(DataError, match='neither an existing file nor a hub id'): load_rlvr_dataset('/no/such/file.json')
+
+def test_no_question_or_reference_column():
+    with pytest.raises(DataError, match=r"no question column found among \['foo'\]"): load_rlvr_dataset([{'foo': 1}])
+    with pytest.raises(DataError, match="no reference column"): load_rlvr_dataset([{'question': 'q', 'foo': 1}])
+
+def test_columns_override():
+    rows = [{'q': 'What?', 'r': 'That', 's': 'Chemistry', 'answer': 'ignored'}]
+    ds = load_rlvr_dataset(rows, columns={'question': 'q', 'reference': 'r', 'subject': 's'})
+    assert (ds[0]['question'], ds[0]['reference'], ds[0]['subject'], ds[0]['field']) == ('What?', 'That', 'Chemistry', 'STEM')
+    with pytest.raises(DataError, match=r"'reference' \('r'\): rows \[0\]"):
+        load_rlvr_dataset([{'q': 'x', 'r': ''}], columns={'question': 'q', 'reference': 'r'})
+
+def test_limit_and_schema():
+    ds = load_rlvr_dataset([{'question': f'q{i}', 'answer': f'a{i}'} for i in range(5)], limit=2)
+    assert len(ds) == 2 and ds.column_names == SCHEMA
+    assert ds[0]['prompt'] == [{'role': 'system', 'content': POLICY_SYSTEM_PROMPT}, {'role': 'user', 'content': 'q0'}]
+    assert ds[0]['subject'] == 'Unclassified' and ds[0]['field'] == 'Others' and ds[0]['source'] == 'records'
+
+def test_never_passes_padding_on():
+    ds = load_rlvr_dataset([{'question': '  What?  ', 'answer': '\tThat \n'}])
+    assert (ds[0]['question'], ds[0]['reference']) == ('What?', 'That')
+
+# --- layouts --------------------------------------------------------------------------------------------
+
+def test_released_layout():
+    rows = [{'query': [{'role': 'system', 'content': 's'}, {'role': 'user', 'content': 'first'}, {'role': 'assistant', 'content': 'x'},
+                       {'role': 'user', 'content': 'Who wrote Hamlet?'}], 'label': 'Shakespeare', 'subject_id': 750},
+            {'query': [{'role': 'system', 'content': 's'}], 'label': 'x', 'subject_id': 150}]
+    with pytest.raises(DataError, match=r"'question' \('query'\): rows \[1\]"): load_rlvr_dataset(rows)
+    ds = load_rlvr_dataset(rows, on_bad='skip')
+    assert (ds[0]['question'], ds[0]['subject'], ds[0]['field']) == ('Who wrote Hamlet?', 'Literature', 'Humanities')
+
+def test_natural_reasoning_layout():
+    ds = load_rlvr_dataset([{'question': 'Why is the sky blue?', 'reference_answer': 'Rayleigh scattering', 'responses': []}])
+    assert ds[0]['reference'] == 'Rayleigh scattering'
+
+def test_webinstruct_layout():
+    ds = load_rlvr_dataset([{'question': 'What is GDP?', 'answer': 'gross domestic product', 'category': 'Economics', 'difficulty': 'easy'}])
+    assert (ds[0]['reference'], ds[0]['subject'], ds[0]['field']) == ('gross domestic product', 'Economics', 'Social Sciences')
+    ds = load_rlvr_dataset([{'instruction': 'Add 2 and 2.', 'final_answer': '4'}])
+    assert ds[0]['question'] == 'Add 2 and 2.' and ds[0]['reference'] == '4'
+
+def test_verl_math_layout():
+    rows = [{'prompt': [{'role': 'user', 'content': "What is $1+1$? Let's think step by step and output the final answer within \\boxed{}."}],
+             'reward_model': {'ground_truth': '2', 'style': 'rule'}, 'ability': 'math', 'data_source': 'MATH'}]
+    ds = load_rlvr_dataset(rows)
+    assert (ds[0]['question'], ds[0]['reference'], ds[0]['subject'], ds[0]['field']) == ('What is $1+1$?', '2', 'Mathematics', 'STEM')
+    with pytest.raises(DataError, match=r"'reference' \('reward_model.ground_truth'\): rows \[0\]"):
+        load_rlvr_dataset([{**rows[0], 'reward_model': {'ground_truth': ' '}}])
+
+def test_math_hub_layout_keeps_level():
+    ds = load_rlvr_dataset([{'problem': 'p', 'solution': 'long', 'answer': '\\frac12', 'subject': 'Precalculus', 'level': 3}])
+    assert (ds[0]['reference'], ds[0]['subject'], ds[0]['field'], ds[0]['level']) == ('\\frac12', 'Mathematics', 'STEM', '3')
+
+def test_dataset_source():
+    import datasets
+    ds = load_rlvr_dataset(datasets.Dataset.from_list([{'question': 'q', 'answer': 'a'}]))
+    assert ds['reference'] == ['a']
+    dd = datasets.DatasetDict({'train': datasets.Dataset.from_list([{'question': 'q', 'answer': 'a'}])})
+    assert load_rlvr_dataset(dd)['question'] == ['q']
+
+ROWS = [{'question': 'What is 2+2?', 'answer': '4', 'subject': 'Mathematics'},
+        {'question': 'Capital of France?', 'answer': 'Paris', 'subject': 'History'}]
+
+@pytest.mark.parametrize('ext', ['json', 'jsonl', 'parquet', 'csv'])
+def test_files(tmp_path, ext):
+    p = tmp_path / f'data.{ext}'
+    df = pd.DataFrame(ROWS)
+    {'json': lambda: p.write_text(json.dumps(ROWS)), 'jsonl': lambda: df.to_json(p, orient='records', lines=True),
+     'parquet': lambda: df.to_parquet(p), 'csv': lambda: df.to_csv(p, index=False)}[ext]()
+    ds = load_rlvr_dataset(p)
+    assert ds['reference'] == ['4', 'Paris'] and ds['field'] == ['STEM', 'Humanities'] and ds['source'] == [p.name] * 2
+    assert load_rlvr_dataset(str(p))['question'] == ds['question']
+
+def test_file_with_bad_rows(tmp_path):
+    p = tmp_path / 'bad.jsonl'
+    p.write_text('\n'.join(json.dumps(r) for r in [ROWS[0], {'question': 'q', 'answer': ''}, ROWS[1]]))
+    with pytest.raises(DataError, match=r"bad.jsonl: 1 rows .*'reference' \('answer'\): rows \[1\]"): load_rlvr_dataset(p)
+    assert len(load_rlvr_dataset(p, on_bad='skip')) == 2
+
+@pytest.mark.parametrize('name', ['data.txt', 'data.xlsx', 'data'])
+def test_unknown_file_types(tmp_path, name):
+    p = tmp_path / name
+    p.write_text('question,answer\nq,a\n')
+    with pytest.raises(DataError, match='unknown file type'): load_rlvr_dataset(p)
+
+def test_unreadable_file(tmp_path):
+    p = tmp_path / 'broken.parquet'
+    p.write_bytes(b'not parquet at all')
+    with pytest.raises(DataError, match='broken.parquet: cannot read as parquet'): load_rlvr_dataset(p)
+
+def test_folder_without_mmlu(tmp_path):
+    (tmp_path / 'x.json').write_text('[]')
+    with pytest.raises(DataError, match='holds no MMLU'): load_rlvr_dataset(tmp_path)
+
+# --- multiple choice ------------------------------------------------------------------------------------
+
+def test_mcq_to_freeform_basics():
+    assert mcq_to_freeform(' Q? ', ['a', ' b '], 'b') == {'question': 'Q?', 'reference': 'b'}
+    assert mcq_to_freeform('Q', {'A': 'x', 'B': 'y'}, 0)['reference'] == 'x'
+    for bad, match in [(('Q', ['x'], 'C'), 'not one of the options'), (('Q', ['x'], 3), 'not one of the options'),
+                       (('Q', ['x'], -1), 'not one of the options'), (('Q', ['x'], None), 'not a letter or an index'),
+                       (('Q', ['x'], True), 'not a letter or an index'), (('', ['x'], 'A'), 'question is missing'),
+                       ((None, ['x'], 'A'), 'question is missing'), (('Q', ['', 'y'], 'A'), 'option A .* empty'),
+                       (('Q', [None, 'y'], 'A'), 'option A .* empty')]:
+        with pytest.raises(DataError, match=match): mcq_to_freeform(*bad)
+    with pytest.raises(ValueError, match='refs must be'): mcq_to_freeform('Q', ['x'], 'A', refs='no')
+
+@pytest.mark.parametrize('text,rule', [
+    ('All of the above', 'all_of_the_above'), ('all of these options.', 'all_of_the_above'), ('All the above', 'all_of_the_above'),
+    ('All of the options given are correct', 'all_of_the_above'), ('None of the above.', 'none_of_the_above'),
+    ('none of these', 'none_of_the_above'), ('Neither of these', 'neither'), ('Neither A nor B', 'neither'),
+    ('Both A and B', 'both'), ('Both', 'both'), ('both of these.', 'both'), ('Either of these', 'either'),
+    ('Any one or combinations of the above methods', 'either'), ('A and C', 'letter_combination'),
+    ('A, B and D', 'letter_combination'), ('(a) or (c)', 'letter_combination')])
+def test_option_reference_rules(text, rule):
+    assert option_reference(text)[0] == rule
+    assert rule in OPTION_REFERENCE_RULES
+
+@pytest.mark.parametrize('text', ['Both instinctive and learned', 'Neither position nor momentum can be known', 'B', 'A',
+                                  'Nearly all of the enzyme molecules are in use', 'Both 2 and 3', 'I and II only', 'Not wrong, Not wrong', None, ''])
+def test_option_reference_leaves_plain_options(text):
+    assert option_reference(text) is None
+
+def test_option_reference_drop_rewrite_keep():
+    opts = ['Oxygen', 'Carbon dioxide', 'Water', 'Both A and C']
+    with pytest.raises(OptionReferenceError) as e: mcq_to_freeform('Q', opts, 'D')
+    assert e.value.rule == 'both' and isinstance(e.value, DataError)
+    assert mcq_to_freeform('Q', opts, 'D', refs='rewrite')['reference'] == 'Oxygen; Water'
+    assert mcq_to_freeform('Q', opts, 'D', refs='keep')['reference'] == 'Both A and C'
+    assert mcq_to_freeform('Q', ['x', 'y', 'z', 'All of the above'], 'D', refs='rewrite')['reference'] == 'all of: x; y; z'
+    assert mcq_to_freeform('Q', ['x', 'y', 'z', 'None of the above'], 'D', refs='rewrite')['reference'] == 'none of: x; y; z'
+    with pytest.raises(OptionReferenceError, match='cannot be rewritten'):   # 'Both' with four options: which two?
+        mcq_to_freeform('Q', ['x', 'y', 'z', 'Both'], 'D', refs='rewrite')
+    with pytest.raises(OptionReferenceError, match='cannot be rewritten'):   # names an option that refers itself
+        mcq_to_freeform('Q', ['x', 'None of these', 'z', 'A and B'], 'D', refs='rewrite')
+
+def test_hub_mcq_layout(caplog):
+    rows = [{'question': 'Q1', 'choices': ['a', 'b', 'c', 'd'], 'answer': 2, 'subject': 'virology'},
+            {'question': 'Q2', 'choices': ['a', 'b', 'c', 'All of the above'], 'answer': 3, 'subject': 'virology'},
+            {'question': ' ', 'choices': ['a', 'b', 'c', 'd'], 'answer': 0, 'subject': 'virology'},
+            {'question': 'Q4', 'choices': ['a', 'b', 'c', 'd'], 'answer': 7, 'subject': 'virology'}]
+    with pytest.raises(DataError) as e: load_rlvr_dataset(rows)
+    assert "'question' ('question'): rows [2]" in str(e.value) and "'reference' ('choices/answer'): rows [3]" in str(e.value)
+    ds = load_rlvr_dataset(rows, on_bad='skip')
+    assert (ds['reference'], ds['subject'], ds['field']) == (['c'], ['Basic Medicine'], ['Applied Sciences'])
+    assert load_rlvr_dataset(rows, on_bad='skip', refs='rewrite')['reference'] == ['c', 'all of: a; b; c']
+    assert load_rlvr_dataset(rows, on_bad='skip', refs='keep')['reference'] == ['c', 'All of the above']
+
+# --- MMLU files -----------------------------------------------------------------------------------------
+
+def _csv(rows):
+    buf = io.StringIO(); csv.writer(buf).writerows(rows); return buf.getvalue()
+
+BIO = [['Which gas do plants absorb?', 'O2', 'CO2', 'N2', 'He', 'B'],
+       ['Which hold DNA?', 'Nuclei', 'Mitochondria', 'Chloroplasts', 'All of the above', 'D'],
+       ['What is 2, 3?', '1', '2', 'Both A and B', '4', 'C']]
+LAW = [['Is a contract needed?', 'Yes', 'No', 'Maybe', 'Never', 'A']]
+
+@pytest.fixture
+def mmlu_tree(tmp_path):
+    for split in ('test', 'dev'):
+        d = tmp_path / 'data' / split; d.mkdir(parents=True)
+        (d / f'college_biology_{split}.csv').write_text(_csv(BIO))
+        (d / f'professional_law_{split}.csv').write_text(_csv(LAW))
+    return tmp_path
+
+def test_mmlu_folder(mmlu_tree):
+    for src in (mmlu_tree, mmlu_tree / 'data'):
+        ds = load_rlvr_dataset(src, split='test')
+        assert ds['reference'] == ['CO2', 'Yes'] and ds['field'] == ['STEM', 'Social Sciences']
+        assert ds['source'] == ['mmlu/college_biology', 'mmlu/professional_law'] and ds['subject'] == ['Biology', 'Law']
+    recs, stats = read_mmlu(mmlu_tree, 'test')
+    assert stats == {'kept': 2, 'all_of_the_above': 1, 'both': 1}
+    recs, stats = read_mmlu(mmlu_tree, 'test', refs='rewrite')
+    assert [r['reference'] for r in recs][:3] == ['CO2', 'all of: Nuclei; Mitochondria; Chloroplasts', '1; 2']
+    assert stats == {'kept': 2, 'all_of_the_above': 1, 'both': 1}
+
+def test_mmlu_zip_and_file(mmlu_tree, tmp_path):
+    z = tmp_path / 'mmlu.zip'
+    with zipfile.ZipFile(z, 'w') as f:
+        for p in (mmlu_tree / 'data').rglob('*.csv'): f.write(p, p.relative_to(mmlu_tree).as_posix())
+    assert load_rlvr_dataset(z, split='test')['reference'] == ['CO2', 'Yes']
+    assert load_rlvr_dataset(z, split='dev')['reference'] == ['CO2', 'Yes']
+    one = mmlu_tree / 'data' / 'test' / 'college_biology_test.csv'
+    ds = load_rlvr_dataset(one)
+    assert ds['reference'] == ['CO2'] and ds['subject'] == ['Biology']
+    with pytest.raises(DataError, match="no MMLU files for split 'val'"): read_mmlu(z, 'val')
+
+def test_mmlu_bad_rows(tmp_path):
+    p = tmp_path / 'anatomy_test.csv'
+    p.write_text(_csv(BIO[:1] + [['', 'a', 'b', 'c', 'd', 'A'], ['Q', 'a', 'b', 'c', 'd', 'E'], ['Q', ' ', 'b', 'c', 'd', 'A']]))
+    with pytest.raises(DataError) as e: load_rlvr_dataset(p)
+    msg = str(e.value)
+    assert '3 bad MMLU rows' in msg and 'row 1 ' in msg and 'row 2 ' in msg and 'row 3 ' in msg
+    assert 'question is missing' in msg and "answer 'E' is not one of the options" in msg and 'option A (the answer) is empty' in msg
+    ds = load_rlvr_dataset(p, on_bad='skip')
+    assert ds['reference'] == ['CO2'] and ds['field'] == ['Applied Sciences']
+
+def test_mmlu_wrong_field_count(tmp_path):
+    p = tmp_path / 'anatomy_test.csv'
+    p.write_text(_csv([['Q', 'a', 'b', 'c', 'd', 'A'], ['Q', 'a', 'b', 'A']]))
+    with pytest.raises(DataError, match=r'row 1 .*4 fields, expected 6'): read_mmlu(p)
+
+def test_mmlu_mapping_is_one_complete_table():
+    from importlib import resources
+    cats = json.loads(resources.files('rlvr_nb').joinpath('data', 'mmlu_mapping.json').read_text())
+    assert set(MMLU_TO_SUBJECT) == set(cats) and len(cats) == 57
+    assert set(MMLU_TO_SUBJECT.values()) <= set(SUBJECT_TO_FIELD)
+    fields = {k: field_of(mmlu_subject(k)) for k in cats}
+    assert set(fields.values()) == set(FIELDS)
+    assert fields['clinical_knowledge'] == fields['virology'] == 'Applied Sciences'
+    assert fields['management'] == 'Social Sciences' and fields['miscellaneous'] == 'Others'
+    assert mmlu_subject('no_such_subject') == 'Unclassified'
+
+# --- the real files (CI has ../shared/data) -------------------------------------------------------------
+
+needs_shared = pytest.mark.skipif(not SHARED.exists(), reason='../shared/data is not beside the checkout')
+
+@needs_shared
+def test_real_mmlu_zip():
+    recs, stats = read_mmlu(SHARED / 'mmlu.zip', 'test')
+    assert stats.total() == 14042 and stats['kept'] == len(recs) > 13500
+    assert sum(stats[r] for r in OPTION_REFERENCE_RULES) == 14042 - stats['kept'] > 100
+    assert {r['field'] for r in recs} == set(FIELDS)
+    assert all(r['reference'].strip() and r['question'].strip() for r in recs)
+
+@needs_shared
+def test_real_math500():
+    ds = load_rlvr_dataset(SHARED / 'math500.parquet')
+    assert len(ds) == 500 and set(ds['field']) == {'STEM'} and set(ds['subject']) == {'Mathematics'}
+    assert not any('boxed{}' in q for q in ds['question'])
+    assert ds[0]['reference'] == '\\left( 3, \\frac{\\pi}{2} \\right)'
+    assert ds[0]['prompt'][1]['content'].startswith('Convert the point $(0,3)$')
+
+# --- reference kinds ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('ref,kind', [('331', 'number'), ('\\frac{11}{2}', 'number'), ('20 years.', 'number'),
+                                      ('1+2\\sqrt{3}', 'expression'), ('Daoism', 'term'), ('Adam Smith', 'term'),
+                                      ('The short-run Phillips curve is downward sloping.', 'text'), (None, 'text'), ('', 'text')])
+def test_reference_kind(ref, kind):
+    assert reference_kind(ref) == kind
+
+@given(st.one_of(st.text(), st.none(), st.integers()))
+def test_reference_kind_total(x):
+    assert reference_kind(x) in ('number', 'term', 'expression', 'text')
