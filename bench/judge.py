@@ -84,7 +84,7 @@ def pretokenise(tok, Q, R, A, dev):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--gpu', action='store_true', help='CUDA, Qwen2.5-7B shape in bf16')
-    ap.add_argument('--prompts', type=int, default=32)
+    ap.add_argument('--prompts', type=int, default=None, help='judge prompts per batch (default 32 on CPU, 128 with --gpu)')
     ap.add_argument('--q-words', type=int, default=5, help='question length (words); the template itself is ~230 tokens')
     ap.add_argument('--r-words', type=int, default=6, help='final-step length (words after "Therefore, the answer is")')
     ap.add_argument('--a-words', type=int, default=3, help='reference length (words)')
@@ -96,6 +96,7 @@ def main(argv=None):
     ap.add_argument('--json', action='store_true')
     a = ap.parse_args(argv)
     if a.gpu and not torch.cuda.is_available(): sys.exit('--gpu needs CUDA')
+    if a.prompts is None: a.prompts = 128 if a.gpu else 32
     torch.set_num_threads(a.threads)
     from rlvr_nb.reward import GenerativeVerifier
     model, tok, dev = build(a.gpu)
