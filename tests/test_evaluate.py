@@ -228,3 +228,17 @@ def test_vllm_backend_takes_an_in_memory_model(tiny_dir):
                           vllm_kwargs=dict(dtype='float32', max_model_len=1024, enforce_eager=True))
     assert vl['response'] == hf['response']
     with pytest.raises(TypeError, match='model path'): generate_answers(object(), ds, backend='vllm')
+
+
+def test_generate_answers_sampling_is_seeded():
+    from rlvr_nb.toy import toy_tokenizer, toy_model
+    tok = toy_tokenizer()
+    model = toy_model(tok, seed=5)
+    ds = _dataset(4)
+    kw = dict(tokenizer=tok, batch_size=2, max_new_tokens=8, temperature=1.0, progress=False)
+    a, b = generate_answers(model, ds, seed=1, **kw), generate_answers(model, ds, seed=1, **kw)
+    c = generate_answers(model, ds, seed=2, **kw)
+    assert a['response'] == b['response'] and a['response'] != c['response']
+    greedy = generate_answers(model, ds, tokenizer=tok, max_new_tokens=8, progress=False)
+    assert greedy['response'] == generate_answers(model, ds, tokenizer=tok, max_new_tokens=8, seed=9, progress=False)['response']
+    with pytest.raises(ValueError, match='temperature'): generate_answers(model, ds, tokenizer=tok, temperature=-1)
