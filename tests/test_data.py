@@ -270,6 +270,8 @@ def test_mmlu_zip_and_file(mmlu_tree, tmp_path):
     ds = load_rlvr_dataset(one)
     assert ds['reference'] == ['CO2'] and ds['subject'] == ['Biology']
     with pytest.raises(DataError, match="no MMLU files for split 'val'"): read_mmlu(z, 'val')
+    with pytest.raises(DataError, match="MMLU has the splits 'dev', 'val' and 'test', not 'train'"): load_rlvr_dataset(z)
+    with pytest.raises(DataError, match="not 'train'"): load_rlvr_dataset(mmlu_tree)
 
 def test_mmlu_bad_rows(tmp_path):
     p = tmp_path / 'anatomy_test.csv'
