@@ -58,6 +58,10 @@ def test_chat_template(tok):
     ids, mask = out['input_ids'], out['assistant_masks']
     assert tok.decode([i for i, m in zip(ids, mask) if m]) == 'Therefore, the answer is 56.<|im_end|>'
 
+def test_tokenizer_training_is_deterministic(tok):
+    fresh = toy._build_toy_tokenizer(toy.TOY_VOCAB_SIZE)
+    assert fresh.get_vocab() == tok.get_vocab()
+
 def test_tokenizer_is_cached_copy(tok):
     a, b = toy_tokenizer(), toy_tokenizer()
     a.padding_side = 'left'
