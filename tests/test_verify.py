@@ -112,6 +112,12 @@ def test_math_equivalent_from_a_thread_kills_a_power_tower():
     assert out['r'][2] is None and out['r'][1] in (False, None)
     assert time.time() - t0 < 20   # worker start (~2-5 s on a loaded machine) + at most 2 s per item
 
+def test_isolate_in_main_thread():
+    t0 = time.time()
+    assert math_equivalent_many(["The answer is 0.5", "9^{9^{9^{9^9}}}"], ["1/2", "5"], timeout=1, margin=1, isolate=True) == [True, None]
+    assert time.time() - t0 < 20
+    assert RuleVerifier('math', isolate=True).rewards(['q'], ['The answer is 1/4'], ['0.25']) == [1.0]
+
 def test_main_thread_and_thread_agree():
     resps = ["The answer is 0.5", "The answer is 5 or 6", "x = 3", "The answer is \\frac{2}{4}"]
     refs = ["\\frac{1}{2}", "5", "3", "0.5"]
