@@ -255,14 +255,19 @@ def chats():
     return judge_chats(TRIPLES)
 
 @pytest.fixture(scope='module')
+def hf(model_dir):
+    from vllm_fixtures import load_hf
+    return load_hf(model_dir)
+
+@pytest.fixture(scope='module')
 def greedy(llm, chats):
     return VLLMJudge(llm, sample=False).verdicts(chats)
 
 @pytest.mark.vllm
-def test_vllm_matches_transformers(llm, greedy, chats, model_dir):
+def test_vllm_matches_transformers(llm, greedy, chats, hf):
     from vllm_fixtures import hf_first_token_probs
     j = VLLMJudge(llm, sample=False)
-    ref = hf_first_token_probs(model_dir, chats, [j.yes_id, j.no_id])
+    ref = hf_first_token_probs(hf[0], chats, [j.yes_id, j.no_id], tokenizer=hf[1])
     labels = [{j.yes_id: 'YES', j.no_id: 'NO'}.get(r['argmax']) for r in ref]
     assert [v.label for v in greedy] == labels
     assert {'YES', 'NO'} <= set(labels)  # the fixture makes the two tokens compete
@@ -271,13 +276,10 @@ def test_vllm_matches_transformers(llm, greedy, chats, model_dir):
         assert 0.02 < v.p_yes < 0.98 and 0.02 < v.p_no < 0.98 and v.p_yes + v.p_no < 0.95
 
 @pytest.mark.vllm
-def test_vllm_matches_generative_verifier(llm, greedy, chats, model_dir):
+def test_vllm_matches_generative_verifier(llm, greedy, chats, hf):
     reward = pytest.importorskip('rlvr_nb.reward')
     if not hasattr(reward, 'GenerativeVerifier'): pytest.skip('rlvr_nb.reward.GenerativeVerifier not there yet')
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    gv = reward.GenerativeVerifier(AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32),
-                                   AutoTokenizer.from_pretrained(model_dir), sample=False)
+    gv = reward.GenerativeVerifier(*hf, sample=False)
     hf = gv.judge_chats(chats)
     assert [v.label for v in hf] == [v.label for v in greedy]
     for a, b in zip(hf, greedy):
@@ -285,7 +287,7 @@ def test_vllm_matches_generative_verifier(llm, greedy, chats, model_dir):
     # sampling: the local sampler draws what the hf backend draws for the same seed, call after call
     hs = reward.GenerativeVerifier(gv.model, gv.tokenizer, sample=True, seed=11)
     lj = VLLMJudge(llm, sampler='local', seed=11)
-    draws = [([v.label for v in lj.verdicts(chats)], [v.label for v in hs.judge_chats(chats)]) for _ in range(4)]
+    draws = [([v.label for v in lj.verdicts(chats)], [v.label for v in hs.judge_chats(chats)]) for _ in range(3)]
     assert all(a == b for a, b in draws), draws
     assert len({l for a, _ in draws for l in a}) >= 2
     # and the remote path of GenerativeVerifier over VLLMJudge gives the same verdicts from triples
@@ -311,7 +313,7 @@ def test_vllm_sampling(llm, greedy, chats):
     ra = [[v.label for v in a.verdicts(chats)] for _ in range(2)]
     assert ra == [[v.label for v in b.verdicts(chats)] for _ in range(2)]   # a fresh judge repeats its draws
     # draws follow the full first-token distribution: ~the judge's P(YES), P(NO), rest -> parse failures
-    n = 240
+    n = 160
     j = VLLMJudge(llm, seed=2)
     c = Counter(v.label for v in j.verdicts([chats[0]] * n))
     p = greedy[0]
@@ -330,15 +332,16 @@ def test_vllm_bad_prompt_is_isolated(llm, greedy, chats, caplog):
 
 @pytest.mark.vllm
 @pytest.mark.parametrize('endpoint', ['chat', 'completions'])
-def test_openai_server_matches_vllm(server, llm, greedy, chats, model_dir, endpoint, monkeypatch):
+def test_openai_server_matches_vllm(server, llm, greedy, chats, hf, endpoint, monkeypatch):
     monkeypatch.setenv('RLVR_JUDGE_KEY', SECRET)
-    j = OpenAIJudge(server, 'tiny', api_key_env='RLVR_JUDGE_KEY', endpoint=endpoint, sample=False, tokenizer=str(model_dir), concurrency=4)
+    tok = hf[1] if endpoint == 'completions' else None
+    j = OpenAIJudge(server, 'tiny', api_key_env='RLVR_JUDGE_KEY', endpoint=endpoint, sample=False, tokenizer=tok, concurrency=4)
     t0 = time.time(); vs = j.verdicts(chats * 3); TIMES[f'openai_{endpoint}_{len(vs)}_verdicts_s'] = time.time() - t0
     assert [v.label for v in vs] == [v.label for v in greedy] * 3
     for a, b in zip(vs, greedy * 3):
         assert a.p_yes == pytest.approx(b.p_yes, abs=1e-3) and a.p_no == pytest.approx(b.p_no, abs=1e-3)
     assert j.stats['failed_requests'] == 0 and j.stats['yes_missing'] == j.stats['no_missing'] == 0
-    kw = dict(api_key_env='RLVR_JUDGE_KEY', endpoint=endpoint, seed=4, tokenizer=str(model_dir))
+    kw = dict(api_key_env='RLVR_JUDGE_KEY', endpoint=endpoint, seed=4, tokenizer=tok)
     s1, s2 = OpenAIJudge(server, 'tiny', **kw), OpenAIJudge(server, 'tiny', **kw)
     assert [v.label for v in s1.verdicts(chats * 2)] == [v.label for v in s2.verdicts(chats * 2)]  # seeded engine sampling
     loc = OpenAIJudge(server, 'tiny', sampler='local', **kw)

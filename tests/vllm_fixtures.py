@@ -136,12 +136,16 @@ def tiny_qwen2_dir(root=None, *, seed: int = 0) -> Path:
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
-def hf_first_token_probs(path, chats, ids):
-    "Reference: softmax of a plain transformers forward at the generation position, for token ids `ids`."
+def load_hf(path):
+    "(model, tokenizer) of a saved judge, float32, eval mode."
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval(), AutoTokenizer.from_pretrained(path)
+
+def hf_first_token_probs(path_or_model, chats, ids, tokenizer=None):
+    "Reference: softmax of a plain transformers forward at the generation position, for token ids `ids` (and the argmax)."
+    import torch
+    model, tok = (path_or_model, tokenizer) if tokenizer is not None else load_hf(path_or_model)
     out = []
     with torch.no_grad():
         for c in chats:
