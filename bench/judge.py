@@ -4,12 +4,12 @@
     python bench/judge.py --gpu           # CUDA: Qwen2.5-7B shape (hidden 3584, 28 layers, GQA 28/4, vocab 152,064), bf16
     python bench/judge.py --json          # ... and one JSON object as the last line
 
-Workload: `--prompts` (32) judge prompts of about 256 tokens, `n` responses per question (4 and 8), so that the
+Workload: `--prompts` (32 on CPU, 128 on GPU) judge prompts of about 280 tokens (the template alone is ~230), `n` responses per question (4 and 8), so that the
 part before the response slot (system turn, template head, question) is ~82% of each prompt. Methods, all on the
 same prompts, batch = all prompts at once, weights random (speed does not depend on them):
 
 - `raw`: the floor — a batched forward of the pre-tokenised, left-padded prompts with logits at the last position
-  only (`model(..., logits_to_keep=1)`), no templating, no tokenisation;
+  only (`model(..., logits_to_keep=1, use_cache=False)`: no KV cache is written), no templating, no tokenisation;
 - `generate`: `model.generate(max_new_tokens=1, output_scores=True)` on the same pre-tokenised tensors (greedy);
 - `verifier`: `GenerativeVerifier.judge(questions, responses, references)` without prefix sharing: its time
   includes chat templating, tokenisation, batching and the verdicts;
@@ -85,9 +85,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--gpu', action='store_true', help='CUDA, Qwen2.5-7B shape in bf16')
     ap.add_argument('--prompts', type=int, default=None, help='judge prompts per batch (default 32 on CPU, 128 with --gpu)')
-    ap.add_argument('--q-words', type=int, default=5, help='question length (words); the template itself is ~230 tokens')
-    ap.add_argument('--r-words', type=int, default=6, help='final-step length (words after "Therefore, the answer is")')
-    ap.add_argument('--a-words', type=int, default=3, help='reference length (words)')
+    ap.add_argument('--q-words', type=int, default=None, help='question length (words; default 5 CPU / 4 GPU); the template itself is ~230 tokens')
+    ap.add_argument('--r-words', type=int, default=None, help='final-step length (words after "Therefore, the answer is"; default 6 CPU / 18 GPU)')
+    ap.add_argument('--a-words', type=int, default=None, help='reference length (words; default 3 CPU / 10 GPU)')
     ap.add_argument('--clock', choices=('auto', 'cpu', 'wall'), default='auto',
                     help='cpu = process CPU time (robust on a shared CPU box; default on CPU), wall = wall clock (default on CUDA)')
     ap.add_argument('--repeats', type=int, default=3)
@@ -97,6 +97,9 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.gpu and not torch.cuda.is_available(): sys.exit('--gpu needs CUDA')
     if a.prompts is None: a.prompts = 128 if a.gpu else 32
+    # defaults that give ~82% shared tokens with each mode's tokenizer (toy BPE on CPU, Qwen2.5 on GPU)
+    for k, cpu, gpu in (('q_words', 5, 4), ('r_words', 6, 18), ('a_words', 3, 10)):
+        if getattr(a, k) is None: setattr(a, k, gpu if a.gpu else cpu)
     torch.set_num_threads(a.threads)
     from rlvr_nb.reward import GenerativeVerifier
     model, tok, dev = build(a.gpu)
@@ -119,7 +122,7 @@ def main(argv=None):
         share = sum(_lcp(g) * len(g) for g in grp) / sum(map(len, enc))
 
         def raw():
-            with torch.inference_mode(): return model(input_ids=ids, attention_mask=mask, logits_to_keep=1).logits
+            with torch.inference_mode(): return model(input_ids=ids, attention_mask=mask, logits_to_keep=1, use_cache=False).logits
         def gen():
             with torch.inference_mode():
                 return model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=1, do_sample=False, output_scores=True,

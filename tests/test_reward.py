@@ -23,13 +23,13 @@ SHARED_TEMPLATE = Path(__file__).resolve().parents[2] / 'shared' / 'paper' / 'ju
 def tok():
     return qwen_tokenizer()
 
-def _tiny(tok, seed=0, hidden=64, layers=2, heads=4):
+def _tiny(tok, seed=0, hidden=64, layers=2, heads=4, attn='sdpa'):
     from transformers import Qwen2Config, Qwen2ForCausalLM
     torch.manual_seed(seed)
     cfg = Qwen2Config(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
                       num_attention_heads=heads, num_key_value_heads=2, tie_word_embeddings=False,
                       pad_token_id=tok.pad_token_id)
-    cfg._attn_implementation = 'sdpa'
+    cfg._attn_implementation = attn
     return Qwen2ForCausalLM(cfg).eval().float()
 
 @pytest.fixture(scope='module')
@@ -140,7 +140,9 @@ def test_independent_of_batch_size_padding_and_sharing(calibrated, bs, side, sha
     for x, y in zip(vb, vo): assert abs(x.p_yes - y.p_yes) < 1e-5 and abs(x.p_no - y.p_no) < 1e-5
     if share and bs > 1: assert other.stats['shared_tokens_saved'] > 0
 
-def test_prefix_sharing_exact_against_unshared_on_group_boundaries(tok, model):
+@pytest.mark.parametrize('attn', ['sdpa', 'eager'])
+def test_prefix_sharing_exact_against_unshared_on_group_boundaries(tok, model, attn):
+    if attn != 'sdpa': model = _tiny(tok, attn=attn)
     # mixed group sizes, a singleton, a duplicate row, BPE-merging boundary ('...?' + 'x' merges differently)
     q = ['Q1 long question ' * 20 + '?'] * 5 + ['single?'] + ['Q3 ' * 30 + 'x'] * 3
     r = ['a', 'ab', 'a', 'Therefore, 12', '?!', 'answer', 'x', 'xx', 'x']
