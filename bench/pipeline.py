@@ -25,7 +25,7 @@ def stage_table(run_dir: Path) -> list[dict]:
         tm = r.get('timers', {})
         wall = float(r.get('wall_s') or 0.0)
         parts = {k: float(tm.get(k, 0.0)) for k in PARTS}
-        rows.append({'stage': r['stage'], 'wall_s': wall, **parts, 'other': max(0.0, wall - sum(parts.values())),
+        rows.append({'stage': r['stage'], 'wall_s': wall, 'cpu_s': float(r.get('cpu_s') or 0.0), **parts, 'other': max(0.0, wall - sum(parts.values())),
                      'started': r.get('started', 0)})
     return sorted(rows, key=lambda r: r['started'])
 
@@ -51,15 +51,16 @@ def main(argv=None):
         total = time.perf_counter() - t0
     rows = stage_table(out)
     if not rows: sys.exit(f"{out}: no completed stages")
-    sums = {k: sum(r[k] for r in rows) for k in ('wall_s', *PARTS, 'other')}
-    print(f"\n{'stage':<22}{'wall s':>9}{'gen s':>9}{'judge s':>9}{'optim s':>9}{'other s':>9}")
+    sums = {k: sum(r[k] for r in rows) for k in ('wall_s', 'cpu_s', *PARTS, 'other')}
+    print(f"\n{'stage':<22}{'wall s':>9}{'cpu s':>9}{'gen s':>9}{'judge s':>9}{'optim s':>9}{'other s':>9}")
     for r in rows + [{'stage': 'all stages', **sums}]:
-        print(f"{r['stage']:<22}{r['wall_s']:9.1f}{r['generation']:9.1f}{r['judging']:9.1f}{r['optimisation']:9.1f}{r['other']:9.1f}")
+        print(f"{r['stage']:<22}{r['wall_s']:9.1f}{r['cpu_s']:9.1f}{r['generation']:9.1f}{r['judging']:9.1f}{r['optimisation']:9.1f}{r['other']:9.1f}")
+    print('cpu s: CPU time of the pipeline process (all threads); on a busy machine wall time exceeds it')
     shares = {k: round(100 * sums[k] / sums['wall_s'], 1) if sums['wall_s'] else None for k in (*PARTS, 'other')}
     print('shares of the summed stage wall time (%): ' + ', '.join(f"{k} {v}" for k, v in shares.items()))
     if total is not None: print(f"end-to-end wall time (incl. imports and config checks): {total:.1f} s")
     print('PIPELINE_BENCH ' + json.dumps({'run_dir': str(out), 'total_s': None if total is None else round(total, 1),
-                                          'stages': {r['stage']: {k: round(r[k], 2) for k in ('wall_s', *PARTS, 'other')} for r in rows},
+                                          'stages': {r['stage']: {k: round(r[k], 2) for k in ('wall_s', 'cpu_s', *PARTS, 'other')} for r in rows},
                                           'shares_pct': shares}))
 
 
