@@ -341,3 +341,24 @@ def test_bad_questions_raise_naming_rows(tok, model):
     gv = GenerativeVerifier(model, tok)
     with pytest.raises(DataError, match="'question'.*rows \\[1\\]"): gv.judge(['q', None], ['a', 'b'], ['r', 'r'])
     with pytest.raises(DataError, match='differ in length'): gv.judge(['q'], ['a', 'b'], ['r'])
+
+# ---------------------------------------------------------------------------------------------- other backends
+def test_from_pretrained_openai_builds_remote_judge():
+    gv = GenerativeVerifier.from_pretrained('judge-model', backend='openai', base_url='http://127.0.0.1:9/v1', concurrency=2)
+    assert gv.backend == 'remote' and type(gv.model).__name__ == 'OpenAIJudge' and gv.model.model == 'judge-model'
+    assert hasattr(gv.model, 'averdicts')   # ajudge awaits it directly
+    with pytest.raises(ValueError, match='base_url'): GenerativeVerifier.from_pretrained('judge-model', backend='openai')
+
+@pytest.mark.vllm
+def test_from_pretrained_vllm_matches_hf(calibrated):
+    from vllm_fixtures import setup_vllm_env
+    setup_vllm_env()
+    model, tok, d = calibrated
+    q, r, a = _triples(2, 3)
+    q, r, a = q + ['What is 2 + 3?', 'Who wrote Hamlet?'], r + ['Therefore, the answer is 5', ''], a + ['5', 'Shakespeare']
+    gv = GenerativeVerifier.from_pretrained(str(d), backend='vllm', sample=False, dtype='float32', max_model_len=2048, enforce_eager=True)
+    assert gv.backend == 'remote' and type(gv.model).__name__ == 'VLLMJudge'
+    ref = GenerativeVerifier(model, tok, sample=False).judge(q, r, a)
+    got = gv.judge(q, r, a)
+    assert [v.label for v in got] == [v.label for v in ref] and got[-1] == Verdict('NO', 0.0, 1.0)
+    for x, y in zip(got, ref): assert abs(x.p_yes - y.p_yes) < 1e-3 and abs(x.p_no - y.p_no) < 1e-3
