@@ -272,31 +272,31 @@ def test_async_reward_func_is_awaited_by_trl_rules():
 
 @pytest.mark.slow
 def test_real_grpo_trainer_steps_with_generative_reward(calibrated, tmp_path):
-    "Two real TRL GRPOTrainer steps: a tiny policy, reward = make_reward_func(GenerativeVerifier(calibrated judge))."
+    """Two real TRL GRPOTrainer steps on the toy world: rewards from make_reward_func(GenerativeVerifier(calibrated judge))
+    and from make_async_reward_func over a remote-style judge object (TRL awaits it on its own event loop)."""
     import warnings
-    from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
+    from rlvr_nb.toy import make_toy_dataset, toy_model, toy_tokenizer
     jm, jt, _ = calibrated
-    try:
-        from rlvr_nb.toy import make_toy_dataset, toy_model, toy_tokenizer
-        ptok = toy_tokenizer(); policy = toy_model(ptok); ds = make_toy_dataset(8, seed=0)
-    except ImportError:
-        ptok, policy = jt, _tiny(jt, seed=5)
-        ds = Dataset.from_list([{'prompt': [{'role': 'user', 'content': f'What is {i}+{i}?'}], 'question': f'What is {i}+{i}?',
-                                 'reference': str(2 * i)} for i in range(8)])
+    ptok = toy_tokenizer(); policy = toy_model(ptok); ds = make_toy_dataset(8, seed=0)
     gv = GenerativeVerifier(jm, jt)
-    reward = make_reward_func(gv, kind='soft')
+    remote = _EchoJudge()
+    rv = GenerativeVerifier(remote)
+    rewards = [make_reward_func(gv, kind='soft'), make_async_reward_func(rv, kind='binary', name='remote_binary')]
     before = {n: p.detach().clone() for n, p in policy.named_parameters()}
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         cfg = GRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=8, num_generations=4, max_completion_length=8,
                          max_steps=2, learning_rate=1e-3, logging_steps=1, report_to=[], use_cpu=True, save_strategy='no')
-        tr = GRPOTrainer(model=policy, reward_funcs=[reward], args=cfg, train_dataset=ds, processing_class=ptok)
+        tr = GRPOTrainer(model=policy, reward_funcs=rewards, args=cfg, train_dataset=ds, processing_class=ptok)
         tr.train()
     logs = [h for h in tr.state.log_history if 'reward' in h]
     assert len(logs) == 2 and all(math.isfinite(h['reward']) for h in logs)
     assert 'generative_soft/parse_failure_rate' in logs[0] and 'generative_soft/mean_p_yes' in logs[0]
+    assert 'remote_binary/parse_failure_rate' in logs[0] and 'rewards/remote_binary/mean' in logs[0]
     assert gv.stats['rows'] >= 16 and gv.stats['rows'] % 8 == 0   # every completion of both steps was judged
+    assert gv.stats['shared_tokens_saved'] > 0                     # TRL's consecutive groups were prefix-shared
+    assert rv.stats['rows'] == gv.stats['rows'] and len(remote.seen) == rv.stats['judged'] > 0   # the async judge saw the same batches
     assert any(not torch.equal(before[n], p) for n, p in policy.named_parameters())
 
 # ---------------------------------------------------------------------------------------------- zscore
