@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_toy.ipynb #15c667c8
 from __future__ import annotations
-import copy, functools, hashlib, json, math, os, random, re, shutil, tempfile, time
+import copy, fcntl, functools, hashlib, json, math, os, random, re, shutil, tempfile, time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -453,15 +453,19 @@ def cached_artifact(name: str, key: Mapping, build: Callable[[Path], Any], *, ca
         out = Path(tempfile.mkdtemp(prefix=f'rlvr_nb-{name}-')); build(out); return out
     dest = cache_dir() / f'{name}-{cache_key(key)}'
     if dest.exists(): return dest
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{name}-tmp-', dir=cache_dir()))
-    try:
-        build(tmp)
-        (tmp / 'rlvr_nb_key.json').write_text(json.dumps(key, sort_keys=True, default=str, indent=1))
-        try: os.replace(tmp, dest)
-        except OSError:                    # another process finished first: keep theirs
-            if not dest.exists(): raise
-    finally:
-        if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
+    # one builder at a time: parallel notebook workers wait for the first build instead of repeating it
+    with open(cache_dir() / f'.{dest.name}.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if dest.exists(): return dest
+        tmp = Path(tempfile.mkdtemp(prefix=f'.{name}-tmp-', dir=cache_dir()))
+        try:
+            build(tmp)
+            (tmp / 'rlvr_nb_key.json').write_text(json.dumps(key, sort_keys=True, default=str, indent=1))
+            try: os.replace(tmp, dest)
+            except OSError:                    # another process finished first: keep theirs
+                if not dest.exists(): raise
+        finally:
+            if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
 # %% ../nbs/01_toy.ipynb #9fd7fb36
