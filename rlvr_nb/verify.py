@@ -205,7 +205,15 @@ def answer_candidates(text: Any, *, strict: bool = False) -> list[str] | None:
     t = text.strip().replace('**', '').replace('°', '^\\circ').replace('\\$', '')
     if not t or len(t) > MAX_MATH_CHARS: return None
     out = _full_candidates(_LEAD_IN.sub('', t, count=1).strip().rstrip('.。').strip(), loose=not strict)
-    return out if out is not None or strict else _anchored(t)
+    out = out if out is not None or strict else _anchored(t)
+    return None if out is None else [x for c in out for x in _split_alternate(c)]
+
+_ALTERNATE = re.compile(r'^(?P<a>.*\S)\s+\((?P<b>[^()]+)\)$')
+
+def _split_alternate(expr: str) -> list[str]:
+    "'42 (42.0)' states one value in two forms: both are candidates (so they must agree), never the product 42·42.0."
+    m = _ALTERNATE.match(expr)
+    return [m['a'].strip(), m['b'].strip()] if m else [expr]
 
 def _full_candidates(t: str, loose: bool = True) -> list[str] | None:
     "Rule steps 2–3 on an answer text with its lead-in removed."
