@@ -186,3 +186,22 @@ def test_bench_rl_step_runs_on_cpu():
     main = runpy.run_path(os.path.join(os.path.dirname(__file__), '..', 'bench', 'rl_step.py'))['main']
     s = main(['--device', 'cpu', '--shape', 'tiny', '--steps', '2', '--max-completion-length', '6'])
     assert s['steps'] == 2 and s['mean_step_s'] > 0 and s['shape'] == 'tiny'
+
+
+def test_monitor_reads_parse_failures_from_make_reward_func(tmp_path, tok):
+    "rlvr_nb.reward.make_reward_func reports `<name>/parse_failure_rate` through TRL's log_metric; the monitor picks it up."
+    from datasets import Dataset
+    from rlvr_nb.reward import make_reward_func
+    from rlvr_nb.verify import Verdict, Verifier
+
+    class EveryOtherFails(Verifier):
+        name = 'half'
+        def judge(self, questions, responses, references):
+            return [Verdict('YES', 1.0, 0.0) if i % 2 else Verdict(None) for i in range(len(responses))]
+
+    ds = Dataset.from_dict({'prompt': [f'Q{i}: 1+{i}=' for i in range(8)], 'question': [f'1+{i}' for i in range(8)],
+                            'reference': [str(1 + i) for i in range(8)]})
+    tr = Spy(tiny_policy(tok), make_reward_func(EveryOtherFails(), kind='binary'), cfg(tmp_path, advantage_estimator='rloo'),
+             train_dataset=ds, processing_class=tok)
+    tr.train()
+    assert tr.state.log_history[0]['monitor/parse_failure_rate'] == pytest.approx(0.5)
