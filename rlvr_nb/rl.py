@@ -14,6 +14,7 @@ from accelerate.utils import gather, is_peft_model
 from trl import GRPOConfig, GRPOTrainer
 
 from .data import final_step
+from .reward import completion_text
 
 # %% auto #0
 __all__ = ['TRL_MINOR', 'ESTIMATORS', 'TOKEN_LEVEL', 'REWARD_NORMS', 'NON_ANSWER_PATTERNS', 'compute_advantages', 'is_non_answer',
@@ -117,28 +118,16 @@ _NORMAL_NON_ANSWERS = None
 
 def _norm_step(s: str) -> str: return re.sub(r'\s+', ' ', s).strip().lower().strip(' .,:;!?*#"\'`()[]{}-_')
 
-def _completion_text(c: Any) -> str:
-    "Text of a TRL completion: a string, or a conversation → its last assistant turn."
-    if isinstance(c, str): return c
-    if isinstance(c, dict): c = [c]
-    if isinstance(c, (list, tuple)):
-        turns = [m for m in c if isinstance(m, dict) and m.get('role', 'assistant') == 'assistant']
-        content = turns[-1].get('content', '') if turns else ''
-        if isinstance(content, list):
-            content = ''.join(p.get('text', '') for p in content if isinstance(p, dict) and p.get('type', 'text') == 'text')
-        return content if isinstance(content, str) else ''
-    return ''
-
 def is_non_answer(response: Any) -> bool:
     "True when the final step of `response` is empty, only punctuation, or a known master key (`NON_ANSWER_PATTERNS`)."
     global _NORMAL_NON_ANSWERS
     if _NORMAL_NON_ANSWERS is None: _NORMAL_NON_ANSWERS = {_norm_step(p) for p in NON_ANSWER_PATTERNS}
-    step = _norm_step(final_step(_completion_text(response)))
+    step = _norm_step(final_step(completion_text(response)))
     return not re.search(r'\w', step) or step in _NORMAL_NON_ANSWERS
 
 def hacking_stats(completions: Sequence[Any]) -> dict:
     "Share of non-answer final steps and mean length in characters of `completions` (strings or chats)."
-    texts = [_completion_text(c) for c in completions]
+    texts = [completion_text(c) for c in completions]
     n = max(len(texts), 1)
     return {'non_answer_rate': sum(map(is_non_answer, texts)) / n, 'mean_chars': sum(map(len, texts)) / n}
 
