@@ -454,18 +454,22 @@ def cached_artifact(name: str, key: Mapping, build: Callable[[Path], Any], *, ca
     dest = cache_dir() / f'{name}-{cache_key(key)}'
     if dest.exists(): return dest
     # one builder at a time: parallel notebook workers wait for the first build instead of repeating it
-    with open(cache_dir() / f'.{dest.name}.lock', 'w') as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if dest.exists(): return dest
-        tmp = Path(tempfile.mkdtemp(prefix=f'.{name}-tmp-', dir=cache_dir()))
-        try:
-            build(tmp)
-            (tmp / 'rlvr_nb_key.json').write_text(json.dumps(key, sort_keys=True, default=str, indent=1))
-            try: os.replace(tmp, dest)
-            except OSError:                    # another process finished first: keep theirs
-                if not dest.exists(): raise
-        finally:
-            if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
+    lock_path = cache_dir() / f'.{dest.name}.lock'
+    try:
+        with open(lock_path, 'w') as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if dest.exists(): return dest
+            tmp = Path(tempfile.mkdtemp(prefix=f'.{name}-tmp-', dir=cache_dir()))
+            try:
+                build(tmp)
+                (tmp / 'rlvr_nb_key.json').write_text(json.dumps(key, sort_keys=True, default=str, indent=1))
+                try: os.replace(tmp, dest)
+                except OSError:                    # another process finished first: keep theirs
+                    if not dest.exists(): raise
+            finally:
+                if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
+    finally:
+        lock_path.unlink(missing_ok=True)          # waiters re-check `dest` once they hold the lock
     return dest
 
 # %% ../nbs/01_toy.ipynb #9fd7fb36
