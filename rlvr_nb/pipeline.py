@@ -751,7 +751,7 @@ def stage_distill(ctx: StageContext) -> dict:
         summary['verifier'] = m
     with ctx.timer('judging'):
         qr = df.drop_duplicates('question')
-        probe = D.master_key_probe(verifier, list(qr['question'][:50]), list(qr['reference'][:50]))
+        probe = D.master_key_probe(verifier, list(qr['question'][:50]), list(qr['reference'][:50]), keys=D.PROBE_KEYS)  # keys never used as training negatives
     probe.per_key.to_csv(ctx.dir / 'master_keys.csv', index=False)
     ctx.log('verifier/master_key_fp_rate', probe.rate); summary['master_key_fp_rate'] = probe.rate
     return summary
