@@ -15,7 +15,7 @@ import pandas as pd
 from datasets import Dataset, concatenate_datasets
 
 from .data import DataError, final_step
-from .verify import Verdict, Verifier, check_triples, contains_reference
+from .verify import RuleVerifier, Verdict, Verifier, check_triples, contains_reference
 from .reward import GenerativeVerifier, completion_text, judge_messages
 
 _log = logging.getLogger(__name__)
@@ -114,13 +114,6 @@ class _AlwaysYes(Verifier):
     "A verifier that accepts everything: the worst case of the audit (false-positive rate 1.0)."
     name = 'always-yes'
     def judge(self, questions, responses, references): return [Verdict('YES', 1.0, 0.0) for _ in questions]
-
-class _ContainsReference(Verifier):
-    "The paper's binary rule as a verifier (reference string in the final step)."
-    name = 'contains-reference'
-    def judge(self, questions, responses, references):
-        return [Verdict('YES', 1.0, 0.0) if contains_reference(r, ref) else Verdict('NO', 0.0, 1.0)
-                for r, ref in zip(responses, references)]
 
 # %% ../nbs/05_distill.ipynb #28e53319
 def parse_verdict(v: Any) -> str | None:

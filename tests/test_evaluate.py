@@ -9,24 +9,19 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from rlvr_nb.data import DataError, load_rlvr_dataset
-from rlvr_nb.verify import Verdict, Verifier, contains_reference
+from rlvr_nb.verify import RuleVerifier, Verdict
 from rlvr_nb.evaluate import (generate_answers, grade, grade_summary, score_table, paper_table, plot_scores,
                               wilson_interval, write_parquet_atomic, PAPER_COLUMNS)
 
 torch.set_num_threads(1)
 
 
-class Contains(Verifier):
-    "The paper's binary string rule, as a verifier."
-    name = 'contains'
-    def judge(self, questions, responses, references):
-        return [Verdict('YES', 1.0, 0.0) if contains_reference(r, a) else Verdict('NO', 0.0, 1.0)
-                for r, a in zip(responses, references)]
+def Contains(): return RuleVerifier('contains')   # the paper's binary string rule
 
 
-class FailsOn(Contains):
-    "Raises on any batch containing a question with `word`; returns a non-YES/NO verdict for `garble` questions."
-    def __init__(self, word, garble='???'): self.word, self.garble = word, garble
+class FailsOn(RuleVerifier):
+    "The string rule, raising on any batch containing a question with `word`; a non-YES/NO verdict for `garble` questions."
+    def __init__(self, word, garble='???'): super().__init__('contains'); self.word, self.garble = word, garble
     def judge(self, questions, responses, references):
         if any(self.word in q for q in questions): raise ConnectionError(f'judge died on {self.word}')
         vs = super().judge(questions, responses, references)
@@ -70,7 +65,7 @@ def test_grade_keeps_partial_results_when_the_grader_fails():
 
 
 def test_grade_wrong_number_of_verdicts_is_a_grader_failure():
-    class Short(Contains):
+    class Short(RuleVerifier):
         def judge(self, q, r, a): return super().judge(q, r, a)[:-1]
     df = grade(_answers(4), Short(), batch_size=4, progress=False)
     assert df.error.notna().all() and df.error[0].startswith('RuntimeError: grader returned 3 verdicts for 4')
