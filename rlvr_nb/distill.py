@@ -25,7 +25,8 @@ __all__ = ['MASTER_KEYS', 'TRAIN_KEYS', 'PROBE_KEYS', 'TOY_DISTILL', 'master_key
            'parse_verdict', 'label_balance', 'verdict_sft_dataset', 'augment_negatives', 'train_verifier',
            'reliability_table', 'expected_calibration_error', 'plot_reliability', 'VerifierReport', 'evaluate_verifier',
            'ShardWriter', 'shard_paths', 'load_exploration', 'ExplorationRecorder', 'collect_exploration',
-           'toy_exploration', 'split_by_question', 'distilled_toy_verifier']
+           'judge_template_segments', 'toy_judge_tokenizer', 'toy_student', 'toy_exploration', 'split_by_question',
+           'distilled_toy_verifier']
 
 # %% ../nbs/05_distill.ipynb #26b2e28b
 _MASTER_KEY_TABLE = (
@@ -626,9 +627,9 @@ def collect_exploration(policy, teacher: Verifier, dataset: Dataset, *, output_d
 
 # %% ../nbs/05_distill.ipynb #0a3a7dc1
 TOY_DISTILL = dict(
-    prompts=256, steps=60, n=4, samples_per_step=32, max_completion_length=48, explore_lr=2e-5,      # STEP 1
-    student=dict(hidden_size=64, num_layers=2, num_heads=4), epochs=6, lr=1e-2, batch_size=32,       # STEP 2
-    augment_rate=0.1, heldout=0.2, seed=0)
+    prompts=1024, steps=240, n=4, samples_per_step=32, max_completion_length=48, explore_lr=2e-5,    # STEP 1
+    student='policy', epochs=12, lr=2e-3, weight_decay=0.1, batch_size=32,                            # STEP 2
+    augment_rate=0.2, heldout=0.2, seed=0)
 
 def _toy_settings(overrides: Mapping) -> dict:
     bad = sorted(set(overrides) - set(TOY_DISTILL))
@@ -638,6 +639,32 @@ def _toy_settings(overrides: Mapping) -> dict:
 def _toy_code() -> str:
     from rlvr_nb.toy import code_hash
     return code_hash('rlvr_nb.toy', 'rlvr_nb.rl', 'rlvr_nb.reward', 'rlvr_nb.distill')
+
+def judge_template_segments() -> list[str]:
+    "The fixed text of the judge prompt: the system prompt and the template's pieces between its three slots."
+    from rlvr_nb.reward import JUDGE_SYSTEM_PROMPT, JUDGE_TEMPLATE, _SLOTS
+    return [JUDGE_SYSTEM_PROMPT] + [s for i, s in enumerate(_SLOTS.split(JUDGE_TEMPLATE)) if i % 2 == 0 and s]
+
+def toy_judge_tokenizer():
+    "The toy tokenizer plus one token per fixed piece of the judge prompt: a toy judge prompt shrinks from ~250 to ~60 tokens."
+    from tokenizers import AddedToken
+    from rlvr_nb.toy import toy_tokenizer
+    tok = toy_tokenizer()
+    tok.add_tokens([AddedToken(s, normalized=False, special=False) for s in judge_template_segments()])
+    return tok
+
+def toy_student(student: str | Mapping = 'policy', *, seed: int = 0):
+    "The toy student and its judge tokenizer: 'policy' = the pretrained toy policy (it knows the world), or a dict of `toy_model` sizes (random)."
+    import torch
+    from rlvr_nb.toy import pretrain_toy_policy, toy_model
+    tok = toy_judge_tokenizer()
+    if isinstance(student, Mapping): return toy_model(tok, seed=seed, **student), tok
+    if student != 'policy': raise ValueError(f"student must be 'policy' or a dict of toy_model sizes, not {student!r}")
+    model, _ = pretrain_toy_policy(seed=seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model.resize_token_embeddings(len(tok))   # new rows drawn around the mean of the old embeddings (transformers' default)
+    return model, tok
 
 def toy_exploration(*, cache: bool = True, verbose: bool = False, **overrides) -> Path:
     "STEP 1 in the toy world: the cached exploration directory of the pretrained toy policy judged by `ToyOracle`."
@@ -665,15 +692,15 @@ def split_by_question(data: Any, heldout: float = 0.2, seed: int = 0) -> tuple[p
 
 def distilled_toy_verifier(*, augment: bool = True, cache: bool = True, verbose: bool = False, **overrides) -> Path:
     "STEP 2 in the toy world: a cached student verifier directory (loads with `GenerativeVerifier.from_pretrained`)."
-    from rlvr_nb.toy import cached_artifact, toy_model, toy_tokenizer
+    from rlvr_nb.toy import cached_artifact
     s = _toy_settings(overrides)
     key = {'what': 'toy-verifier', **s, 'augment': augment, 'code': _toy_code()}
     def build(tmp: Path):
         train, _ = split_by_question(toy_exploration(cache=cache, verbose=verbose, **overrides), s['heldout'], s['seed'])
         sft = verdict_sft_dataset(train, seed=s['seed'], verbose=verbose)
         if augment: sft = augment_negatives(sft, keys=TRAIN_KEYS, rate=s['augment_rate'], seed=s['seed'], verbose=verbose)
-        tok = toy_tokenizer()
-        train_verifier(toy_model(tok, seed=s['seed'], **s['student']), sft, tokenizer=tok, output_dir=tmp, epochs=s['epochs'],
-                       lr=s['lr'], batch_size=s['batch_size'], micro_batch_size=s['batch_size'], max_length=1024, seed=s['seed'],
-                       lr_scheduler_type='cosine', warmup_steps=0.05, verbose=verbose)
+        model, tok = toy_student(s['student'], seed=s['seed'])
+        train_verifier(model, sft, tokenizer=tok, output_dir=tmp, epochs=s['epochs'], lr=s['lr'], batch_size=s['batch_size'],
+                       micro_batch_size=s['batch_size'], max_length=1024, seed=s['seed'], lr_scheduler_type='cosine',
+                       warmup_steps=0.02, weight_decay=s['weight_decay'], verbose=verbose)
     return cached_artifact('toy-verifier', key, build, cache=cache)

@@ -43,7 +43,7 @@ class DataConfig:
     test: str = 'toy'                 # held-out questions for the evaluation
     train_split: str = 'train'
     test_split: str = 'test'
-    n_explore: int | None = 320       # prompts for STEP 1 (None = all remaining)
+    n_explore: int | None = 1024      # prompts for STEP 1 (None = all remaining)
     n_train: int | None = 320         # prompts for STEP 3, per policy
     n_test: int | None = 200          # held-out questions
     domains: list | None = None       # toy world only: which domains (None = all)
@@ -82,7 +82,7 @@ class ExploreConfig:
     estimator: str = 'rloo'
     num_generations: int = 4
     learning_rate: float = 2e-5       # toy: as `rlvr_nb.distill.TOY_DISTILL` (a gentle policy: varied answers to judge)
-    max_steps: int | None = 40
+    max_steps: int | None = 160       # toy: 5,120 judged samples (the student needs thousands)
     per_device_train_batch_size: int = 32   # samples per step (= prompts x num_generations)
     max_completion_length: int = 40
     temperature: float = 1.0
@@ -91,14 +91,16 @@ class ExploreConfig:
 @dataclass
 class DistillConfig:
     "STEP 2: SFT of the student on the teacher's verdicts."
-    learning_rate: float = 1e-2       # toy: a randomly initialised student learns from scratch (paper: 5e-6), as `rlvr_nb.distill.TOY_DISTILL`
-    epochs: float = 4
+    learning_rate: float = 2e-3       # toy: as `rlvr_nb.distill.TOY_DISTILL` (a 64-wide student; paper: 5e-6 for a 7B instruct model)
+    epochs: float = 12
     batch_size: int = 32
     max_length: int = 1024
     lora: dict | None = None          # e.g. {r: 16, lora_alpha: 32}; None = full fine-tuning
     augment_negatives: bool = True    # add master-key non-answers as NO examples
+    augment_rate: float = 0.2         # ... as this share of the SFT rows (training keys only)
     holdout: float = 0.2              # share of exploration prompts kept to audit the verifier
-    sft_args: dict = field(default_factory=lambda: {'micro_batch_size': 32, 'lr_scheduler_type': 'cosine', 'warmup_steps': 0.05})  # more `train_verifier` arguments
+    sft_args: dict = field(default_factory=lambda: {'micro_batch_size': 32, 'lr_scheduler_type': 'cosine', 'warmup_steps': 0.02,
+                                                    'weight_decay': 0.1})  # more `train_verifier` arguments
 
 @dataclass
 class TrainConfig:
@@ -717,10 +719,8 @@ def _split_holdout(df, share: float, seed: int):
     return df[~m].reset_index(drop=True), df[m].reset_index(drop=True)
 
 def _student_init(cfg: RunConfig):
-    "The model distilled into the verifier and its tokenizer (toy: a randomly initialised toy model, as in `rlvr_nb.distill`)."
-    if cfg.models.student == 'toy':
-        toy = _mod('toy'); tok = toy.toy_tokenizer()
-        return toy.toy_model(tok, hidden_size=64, num_layers=2, num_heads=4, seed=cfg.seed), tok
+    "The model distilled into the verifier and its tokenizer (toy: `rlvr_nb.distill.toy_student`, the pretrained toy policy)."
+    if cfg.models.student == 'toy': return _mod('distill').toy_student('policy', seed=cfg.seed)
     return cfg.models.student, None
 
 def stage_distill(ctx: StageContext) -> dict:
@@ -731,7 +731,7 @@ def stage_distill(ctx: StageContext) -> dict:
     df = pd.read_parquet(ctx.input('explore') / 'exploration.parquet')
     fit, held = _split_holdout(df, cfg.distill.holdout, cfg.seed)
     sft = D.verdict_sft_dataset(fit, seed=cfg.seed, verbose=False)
-    if cfg.distill.augment_negatives: sft = D.augment_negatives(sft, seed=cfg.seed, verbose=False)
+    if cfg.distill.augment_negatives: sft = D.augment_negatives(sft, rate=cfg.distill.augment_rate, seed=cfg.seed, verbose=False)
     student, tok = _student_init(cfg)
     d = cfg.distill
     t0 = time.perf_counter()

@@ -230,3 +230,28 @@ def test_shard_writer_jsonl_roundtrip(tmp_path):
     assert r[1] == 0.0 and all(math.isfinite(x) for x in r)
     e = load_exploration(tmp_path)
     assert e['final_step'] == [rows[0]['reference'], ':'] and e['step'] == [0, 0]
+
+
+def test_toy_student_reads_short_judge_prompts_and_round_trips(tmp_path, toy_rows):
+    "The toy student is the pretrained toy policy with the judge tokenizer: same text, ~1/4 of the tokens, a verifier after SFT."
+    from rlvr_nb.distill import toy_judge_tokenizer, toy_student
+    from rlvr_nb.reward import judge_messages
+    model, jtok = toy_student('policy')
+    assert model.get_input_embeddings().weight.shape[0] == len(jtok) == len(toy_tokenizer()) + 5
+    r = toy_rows[0]
+    msgs = judge_messages(r['question'], 'Therefore, the answer is 42.', r['reference'])
+    short = jtok.apply_chat_template(msgs, tokenize=True, add_generation_prompt=True, return_dict=True)['input_ids']
+    long = toy_tokenizer().apply_chat_template(msgs, tokenize=True, add_generation_prompt=True, return_dict=True)['input_ids']
+    assert len(short) * 3 < len(long)
+    assert jtok.decode(short) == toy_tokenizer().decode(long)
+    again, _ = toy_student('policy')                                    # deterministic: the new rows are seeded
+    assert torch.equal(again.get_input_embeddings().weight, model.get_input_embeddings().weight)
+    with pytest.raises(ValueError, match="'policy' or a dict"):
+        toy_student('random')
+    rows = [dict(x, verdict='YES') for x in exploration_rows(toy_rows[:4])]
+    out = train_verifier(model, verdict_sft_dataset(rows, verbose=False), tokenizer=jtok, output_dir=tmp_path / 'v', epochs=2,
+                         lr=1e-3, batch_size=4, micro_batch_size=4, max_length=256, verbose=False)
+    v = GenerativeVerifier.from_pretrained(str(out), sample=False)
+    assert len(v.tokenizer) == len(jtok)
+    ps = [x.p_yes for x in v.judge([x['question'] for x in rows], [x['response'] for x in rows], [x['reference'] for x in rows])]
+    assert all(0.0 <= p <= 1.0 for p in ps)
