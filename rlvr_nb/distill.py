@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_distill.ipynb #5e91a698
 from __future__ import annotations
-import hashlib, inspect, json, logging, math, os, random, re, shutil, time, uuid
+import contextlib, hashlib, inspect, json, logging, math, os, random, re, shutil, time, uuid
 from collections import Counter
 from dataclasses import dataclass, fields as dc_fields
 from pathlib import Path
@@ -22,11 +22,11 @@ _log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['MASTER_KEYS', 'TRAIN_KEYS', 'PROBE_KEYS', 'TOY_DISTILL', 'master_key_table', 'ProbeResult', 'master_key_probe',
-           'parse_verdict', 'label_balance', 'verdict_sft_dataset', 'augment_negatives', 'train_verifier',
-           'reliability_table', 'expected_calibration_error', 'plot_reliability', 'VerifierReport', 'evaluate_verifier',
-           'ShardWriter', 'shard_paths', 'load_exploration', 'ExplorationRecorder', 'collect_exploration',
-           'judge_template_segments', 'toy_judge_tokenizer', 'toy_student', 'toy_exploration', 'split_by_question',
-           'distilled_toy_verifier']
+           'parse_verdict', 'label_balance', 'verdict_sft_dataset', 'augment_negatives', 'labelled_positions_only',
+           'train_verifier', 'reliability_table', 'expected_calibration_error', 'plot_reliability', 'VerifierReport',
+           'evaluate_verifier', 'ShardWriter', 'shard_paths', 'load_exploration', 'ExplorationRecorder',
+           'collect_exploration', 'judge_template_segments', 'toy_judge_tokenizer', 'toy_student', 'toy_exploration',
+           'split_by_question', 'distilled_toy_verifier']
 
 # %% ../nbs/05_distill.ipynb #26b2e28b
 _MASTER_KEY_TABLE = (
@@ -299,9 +299,26 @@ def _sft_config_fields() -> set:
     from trl import SFTConfig
     return {f.name for f in dc_fields(SFTConfig)}
 
+@contextlib.contextmanager
+def labelled_positions_only():
+    """Within this block, TRL's fused LM head scores only the labelled positions on a CPU, as it does on CUDA.
+
+    Off Triton devices TRL projects *every* position through the LM head (fixed tile shapes for compilers such as
+    Neuron's) and masks the prompt afterwards. A verdict row has one or two labelled tokens among ~80, so on a CPU
+    that is most of a step's work for nothing; eager PyTorch has no shapes to keep fixed. The loss and gradients are
+    the same sums over the same positions. Leaves TRL unchanged if its internals are not where this expects them."""
+    try: import trl.trainer.utils as U
+    except ImportError: U = None
+    orig = getattr(U, '_use_triton', None)
+    if orig is None:
+        yield; return
+    U._use_triton = lambda device: orig(device) or device.type == 'cpu'
+    try: yield
+    finally: U._use_triton = orig
+
 def train_verifier(student, dataset: Dataset, *, output_dir: str | Path, tokenizer=None, lora=None, epochs: float = 1,
                    lr: float = 5e-6, batch_size: int = 128, micro_batch_size: int | None = None, max_length: int = 4096,
-                   seed: int = 0, verbose: bool = True, **trainer_kwargs) -> Path:
+                   seed: int = 0, verbose: bool = True, score_labelled_only: bool = True, **trainer_kwargs) -> Path:
     "STEP 2: SFT `student` (model or path) on verdict rows with TRL's `SFTTrainer`; save a verifier to `output_dir`."
     from trl import SFTConfig, SFTTrainer
     t0 = time.time()
@@ -347,7 +364,8 @@ def train_verifier(student, dataset: Dataset, *, output_dir: str | Path, tokeniz
     if not verbose: _quiet(trainer)
     if not trainer.completion_only_loss:
         raise RuntimeError("SFTTrainer did not enable completion-only loss: the student would learn the judge prompt")
-    result = trainer.train()
+    with (labelled_positions_only() if score_labelled_only else contextlib.nullcontext()):
+        result = trainer.train()
     model = trainer.model
     if peft_config is not None: model = model.merge_and_unload()
     tmp = out.with_name(f"{out.name}.tmp-{uuid.uuid4().hex[:8]}")
@@ -355,7 +373,7 @@ def train_verifier(student, dataset: Dataset, *, output_dir: str | Path, tokeniz
     tok.save_pretrained(tmp)
     meta = {'rows': len(dataset), 'dropped_too_long': len(long), 'label_balance': label_balance(dataset) if 'label' in dataset.column_names else None,
             'epochs': epochs, 'lr': lr, 'batch_size': micro * accum * world, 'micro_batch_size': micro, 'accumulation': accum,
-            'max_length': max_length, 'lora': peft_config is not None, 'seed': seed, 'train_loss': result.training_loss,
+            'max_length': max_length, 'lora': peft_config is not None, 'seed': seed, 'score_labelled_only': score_labelled_only, 'train_loss': result.training_loss,
             'seconds': round(time.time() - t0, 1), 'log_history': trainer.state.log_history,
             'trainer_kwargs': {k: repr(v) for k, v in trainer_kwargs.items()}}
     (tmp / 'train_verifier.json').write_text(json.dumps(meta, indent=1, default=str))
@@ -628,7 +646,7 @@ def collect_exploration(policy, teacher: Verifier, dataset: Dataset, *, output_d
 # %% ../nbs/05_distill.ipynb #0a3a7dc1
 TOY_DISTILL = dict(
     prompts=1024, steps=240, n=4, samples_per_step=32, max_completion_length=48, explore_lr=2e-5,    # STEP 1
-    student='policy', epochs=12, lr=2e-3, weight_decay=0.1, batch_size=32,                            # STEP 2
+    student='policy', epochs=24, lr=2e-3, weight_decay=0.1, batch_size=32,                            # STEP 2
     augment_rate=0.2, heldout=0.2, seed=0)
 
 def _toy_settings(overrides: Mapping) -> dict:

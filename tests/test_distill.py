@@ -182,6 +182,30 @@ def test_train_verifier_refuses_bad_input(tmp_path, tok, toy_rows):
     assert not (tmp_path / 'x').exists()
 
 
+def test_labelled_positions_only_same_training_as_stock_trl(tmp_path, tok, toy_rows):
+    "Scoring only the labelled positions (our CPU speed-up of TRL's fused LM head) trains the same weights as TRL's default."
+    import trl.trainer.utils as U
+    from rlvr_nb.distill import labelled_positions_only
+    orig = U._use_triton
+    with labelled_positions_only():
+        assert U._use_triton(torch.device('cpu')) and U._use_triton is not orig
+    assert U._use_triton is orig and not U._use_triton(torch.device('cpu'))     # restored
+    ds = verdict_sft_dataset(exploration_rows(toy_rows[:4]), verbose=False)
+    outs = {}
+    for fast in (True, False):
+        student = toy_model(tok, hidden_size=32, num_layers=1, num_heads=2, seed=0)
+        outs[fast] = train_verifier(student, ds, tokenizer=tok, output_dir=tmp_path / f'v{fast}', epochs=3, lr=1e-2,
+                                    batch_size=4, micro_batch_size=4, max_length=512, verbose=False, score_labelled_only=fast)
+    from transformers import AutoModelForCausalLM
+    a, b = (AutoModelForCausalLM.from_pretrained(outs[f]).state_dict() for f in (True, False))
+    moved = max((a[k] - toy_model(tok, hidden_size=32, num_layers=1, num_heads=2, seed=0).state_dict()[k]).abs().max().item() for k in a)
+    assert moved > 1e-3                                          # training did something
+    for k in a: torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=k)
+    ma, mb = (json.loads((outs[f] / 'train_verifier.json').read_text()) for f in (True, False))
+    assert ma['score_labelled_only'] and not mb['score_labelled_only']
+    assert math.isclose(ma['train_loss'], mb['train_loss'], rel_tol=1e-4)
+
+
 # --- collect_exploration -----------------------------------------------------------------------------------------------
 
 class CountingOracle(ToyOracle):
