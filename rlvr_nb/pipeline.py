@@ -82,7 +82,7 @@ class ExploreConfig:
     estimator: str = 'rloo'
     num_generations: int = 4
     learning_rate: float = 2e-5       # toy: as `rlvr_nb.distill.TOY_DISTILL` (a gentle policy: varied answers to judge)
-    max_steps: int | None = 160       # toy: 5,120 judged samples (the student needs thousands)
+    max_steps: int | None = 240       # toy: 7,680 judged samples, as `TOY_DISTILL` (the student needs thousands)
     per_device_train_batch_size: int = 32   # samples per step (= prompts x num_generations)
     max_completion_length: int = 40
     temperature: float = 1.0
@@ -92,7 +92,7 @@ class ExploreConfig:
 class DistillConfig:
     "STEP 2: SFT of the student on the teacher's verdicts."
     learning_rate: float = 2e-3       # toy: as `rlvr_nb.distill.TOY_DISTILL` (a 64-wide student; paper: 5e-6 for a 7B instruct model)
-    epochs: float = 12
+    epochs: float = 24                # toy: as `TOY_DISTILL`
     batch_size: int = 32
     max_length: int = 1024
     lora: dict | None = None          # e.g. {r: 16, lora_alpha: 32}; None = full fine-tuning
