@@ -39,7 +39,7 @@ def run(config: str = None,        # a YAML run config (default: the toy preset)
         preset: str = None,        # start from a preset: 'toy' or 'paper' (with --config: replaces the file's preset)
         stage: str = None,         # run only these stages, comma-separated names or prefixes (e.g. 'train' or 'distill,evaluate')
         output_dir: str = None,    # where the run lives (overrides the config's output_dir)
-        set: Param("overrides KEY=VALUE, dotted keys, YAML values (e.g. train.max_steps=4 'train.rewards=[rule_binary]')", str, nargs='+') = None,
+        set: Param("overrides KEY=VALUE, dotted keys, YAML values (e.g. train.max_steps=4 'train.rewards=[rule_binary]'); repeatable", str, nargs='+', action='extend') = None,
         force: bool = False,       # rerun the selected stages even when complete
         dry_run: bool = False,     # validate the config and print the stage plan, then stop
         quiet: bool = False):      # no progress messages
@@ -70,7 +70,7 @@ def report(path: Param("the run's output directory", str, opt=False, nargs='?') 
 def config(preset: str = 'toy',    # 'toy' or 'paper'
            config: str = None,     # a YAML file to complete with its preset's defaults
            output_dir: str = None, # set output_dir in the printed config
-           set: Param("overrides KEY=VALUE", str, nargs='+') = None):
+           set: Param("overrides KEY=VALUE; repeatable", str, nargs='+', action='extend') = None):
     "Print a complete run config as YAML (a preset, or a file filled in with its preset's defaults)."
     cfg = _resolve(config, None if config else preset, set, output_dir)
     print(cfg.to_yaml(), end='')

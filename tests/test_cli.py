@@ -55,6 +55,14 @@ def test_dry_run_and_config(tmp_path):
     r = rlvr('config', '--preset', 'paper')
     assert r.returncode == 0 and 'Qwen/Qwen2.5-72B-Instruct' in r.stdout and 'learning_rate: 5.0e-07' in r.stdout
 
+def test_repeated_set_flags_all_apply():
+    "`--set a=1 --set b=2` applies both (argparse's default would silently keep only the last flag's values)."
+    r = rlvr('config', '--set', 'seed=3', '--set', 'models.teacher=toy-oracle', 'train.max_steps=5')
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert 'seed: 3' in lines and '  teacher: toy-oracle' in lines and '  max_steps: 5' in lines, r.stdout
+
+
 def test_small_run_report_and_failing_stage(tmp_path):
     from test_pipeline import tiny_policy
     out = tmp_path / 'run'
