@@ -17,14 +17,14 @@ import torch
 
 def rows(n_questions: int):
     "Judged samples in the exploration schema: per question the correct answer and the misconception, judged by ToyOracle."
-    from rlvr_nb.toy import ToyOracle, make_toy_dataset, toy_world
+    from rlvr_nb.toy import ToyOracle, make_toy_dataset, toy_response, toy_world
     w, out = toy_world(), []
     for r in make_toy_dataset(n_questions, seed=7).to_list():
         f = w.find(r['question'])
         for a in (f.answer, f.misconception):
             for form in a.forms[:2]:
                 out.append(dict(question=r['question'], reference=r['reference'],
-                                response=f"Thought Process: {f.thought}\nTherefore, the answer is {form}."))
+                                response=toy_response(f, form)))
     v = ToyOracle().judge([o['question'] for o in out], [o['response'] for o in out], [o['reference'] for o in out])
     for o, x in zip(out, v): o['verdict'] = x.label
     return out

@@ -645,7 +645,7 @@ def collect_exploration(policy, teacher: Verifier, dataset: Dataset, *, output_d
 
 # %% ../nbs/05_distill.ipynb #0a3a7dc1
 TOY_DISTILL = dict(
-    prompts=1024, steps=240, n=4, samples_per_step=32, max_completion_length=48, explore_lr=2e-5,    # STEP 1
+    prompts=1024, steps=480, n=4, samples_per_step=32, max_completion_length=48, explore_lr=2e-5,    # STEP 1
     student='policy', epochs=24, lr=2e-3, weight_decay=0.1, batch_size=32,                            # STEP 2
     augment_rate=0.2, heldout=0.2, seed=0)
 

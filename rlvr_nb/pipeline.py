@@ -82,7 +82,7 @@ class ExploreConfig:
     estimator: str = 'rloo'
     num_generations: int = 4
     learning_rate: float = 2e-5       # toy: as `rlvr_nb.distill.TOY_DISTILL` (a gentle policy: varied answers to judge)
-    max_steps: int | None = 480       # toy: 15,360 judged samples (twice `TOY_DISTILL`: a noisy teacher needs more data)
+    max_steps: int | None = 480       # toy: 15,360 judged samples (as `TOY_DISTILL`; the noisy teacher needs the data)
     per_device_train_batch_size: int = 32   # samples per step (= prompts x num_generations)
     max_completion_length: int = 40
     temperature: float = 1.0

@@ -19,9 +19,9 @@ from .verify import Verdict, Verifier, check_triples, contains_reference
 # %% auto #0
 __all__ = ['TOY_DOMAINS', 'TOY_SPLITS', 'TERM_SHARE', 'DEFAULT_TERM_SHARE', 'QWEN2_PRETOKENIZE_REGEX', 'TOY_SPECIAL_TOKENS',
            'TOY_VOCAB_SIZE', 'TOY_CHAT_TEMPLATE', 'QWEN25_CONTROL_TOKENS', 'QWEN25_CHAT_TEMPLATE',
-           'TOY_PRETRAIN_DEFAULTS', 'number_words', 'Answer', 'Fact', 'Item', 'ToyWorld', 'toy_world',
-           'make_toy_dataset', 'ToyOracle', 'cache_dir', 'code_hash', 'cache_key', 'cached_artifact', 'toy_tokenizer',
-           'toy_model', 'qwen_tokenizer', 'sample_responses', 'oracle_accuracy', 'toy_policy_path',
+           'TOY_PRETRAIN_DEFAULTS', 'number_words', 'Answer', 'Fact', 'Item', 'toy_response', 'toy_echo', 'ToyWorld',
+           'toy_world', 'make_toy_dataset', 'ToyOracle', 'cache_dir', 'code_hash', 'cache_key', 'cached_artifact',
+           'toy_tokenizer', 'toy_model', 'qwen_tokenizer', 'sample_responses', 'oracle_accuracy', 'toy_policy_path',
            'pretrain_toy_policy']
 
 # %% ../nbs/01_toy.ipynb #bd3d014e
@@ -259,11 +259,20 @@ class Item:
     ref_kind: str
     split: str
 
+def toy_response(fact: Fact, form: str) -> str:
+    "A response in the toy policy's format: the fact's thought, then the answer line stating `form`."
+    return f'Thought Process: {fact.thought}\nTherefore, the answer is {form}.'
+
+def toy_echo(fact: Fact, phrasing: str) -> str:
+    "The toy policy's non-answer: the same format, but the answer line restates a `phrasing` of the question."
+    return f"Thought Process: {fact.thought}\nTherefore, the answer is: {phrasing.rstrip('?.')}."
+
 # %% ../nbs/01_toy.ipynb #69ce5211
 TERM_SHARE = {'math': 0.60}      # share of single-term references per domain (default below)
 DEFAULT_TERM_SHARE = 0.45
 
-def _reference(fact: Fact, question: str) -> tuple[str, str]:
+def _reference(fact: Fact, question: str, asked: str) -> tuple[str, str]:
+    "The reference of one question instance (`question`, whose bare phrasing is `asked`) and its kind."
     rng = random.Random(_h('reference', fact.key, question))
     forms = fact.answer.forms
     if rng.random() < TERM_SHARE.get(fact.domain, DEFAULT_TERM_SHARE):
@@ -274,7 +283,7 @@ def _reference(fact: Fact, question: str) -> tuple[str, str]:
         text = rng.choice((f'{f1}. Reason: {fact.rationale}.', f'{fact.rationale[0].upper() + fact.rationale[1:]}, so the answer is {f1}.'))
     elif kind == 'alternate': text = rng.choice((f'{f1} ({f2})', f'{f1}, also written {f2}', f'{f1} or {f2}'))
     else: text = rng.choice((f'The answer is {f1}.', f'Answer: {f1}', f'{f1} is correct.'))
-    return text, kind
+    return f'{asked} {text}', kind       # a free-form reference restates what was asked, then answers it
 
 class ToyWorld:
     "The fact base and its question instances (use `toy_world()` for the shared instance)."
@@ -288,7 +297,7 @@ class ToyWorld:
                 for p in _PREFIXES:
                     for s in _SUFFIXES:
                         text = p + q + s
-                        ref, kind = _reference(f, text)
+                        ref, kind = _reference(f, text, q)
                         split = 'test' if _h('split', text) % _TEST_SHARE == 0 else 'train'
                         self.items.append(Item(f, text, ref, kind, split))
         self.by_question = {_norm(it.question): it for it in self.items}
@@ -493,7 +502,7 @@ def _tokenizer_corpus() -> list[str]:
     for it in w.items: out += [it.question, it.reference]
     for f in w.facts:
         for a in (f.answer, f.misconception):
-            out += [f'Thought Process: {f.thought}\nTherefore, the answer is {x}.' for x in a.forms]
+            out += [toy_response(f, x) for x in a.forms]
     return out
 
 def _build_toy_tokenizer(vocab_size: int):
@@ -605,12 +614,15 @@ def oracle_accuracy(model, tokenizer, dataset, *, oracle: ToyOracle | None = Non
             'questions': qs, 'references': refs, 'domains': doms}
 
 # %% ../nbs/01_toy.ipynb #8af52a06
-def _sft_target(fact: Fact, rng: random.Random, p_correct: float, p_misconception: float) -> str:
+def _sft_target(fact: Fact, rng: random.Random, p_correct: float, p_misconception: float, p_echo: float = 0.0) -> str:
+    "One pretraining response: with probability `p_echo` a non-answer that restates the question, else an answer."
+    if p_echo and rng.random() < p_echo:
+        return toy_echo(fact, rng.choice(fact.questions))
     u = rng.random()
     if u < p_correct: ans = fact.answer
     elif u < p_correct + p_misconception: ans = fact.misconception
     else: ans = rng.choice([a for a in toy_world().pools[fact.domain] if a != fact.answer])
-    return f'Thought Process: {fact.thought}\nTherefore, the answer is {rng.choice(ans.forms)}.'
+    return toy_response(fact, rng.choice(ans.forms))
 
 def _common_prefix(seqs: Sequence[Sequence[int]]) -> int:
     n = min(map(len, seqs))
@@ -637,7 +649,7 @@ def _batch_loss(model, prefix: Sequence[int], prompts: Sequence[Sequence[int]], 
     return model(input_ids=ids, attention_mask=torch.cat([torch.ones(B, P, dtype=torch.long), att], 1), past_key_values=cache,
                  position_ids=(P + torch.arange(L))[None].expand(B, L), labels=labels, use_cache=False).loss
 
-def _train_policy(out: Path, *, steps, batch_size, lr, p_correct, p_misconception, hidden_size, num_layers, num_heads, seed, log_every):
+def _train_policy(out: Path, *, steps, batch_size, lr, p_correct, p_misconception, p_echo, hidden_size, num_layers, num_heads, seed, log_every):
     import torch
     tok = toy_tokenizer()
     model = toy_model(tok, hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads, seed=seed)
@@ -655,7 +667,7 @@ def _train_policy(out: Path, *, steps, batch_size, lr, p_correct, p_misconceptio
         torch.manual_seed(seed)
         for step in range(steps):
             idx = [rng.randrange(len(items)) for _ in range(batch_size)]
-            resp = tok([_sft_target(items[i].fact, rng, p_correct, p_misconception) for i in idx], add_special_tokens=False)['input_ids']
+            resp = tok([_sft_target(items[i].fact, rng, p_correct, p_misconception, p_echo) for i in idx], add_special_tokens=False)['input_ids']
             loss = _batch_loss(model, prompts[0][:P], [prompts[i] for i in idx], [r + [eos] for r in resp], pad)
             loss.backward(); torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
@@ -668,7 +680,7 @@ def _train_policy(out: Path, *, steps, batch_size, lr, p_correct, p_misconceptio
     (out / 'pretrain_info.json').write_text(json.dumps(info))
     return model, tok
 
-TOY_PRETRAIN_DEFAULTS = dict(steps=1000, batch_size=32, lr=1e-2, p_correct=0.4, p_misconception=0.45, hidden_size=64, num_layers=2, num_heads=2)
+TOY_PRETRAIN_DEFAULTS = dict(steps=1000, batch_size=32, lr=1e-2, p_correct=0.4, p_misconception=0.45, p_echo=0.1, hidden_size=64, num_layers=2, num_heads=2)
 
 def toy_policy_path(*, seed: int = 0, cache: bool = True, verbose: bool = False, **settings) -> Path:
     "The folder of the pretrained toy policy (model + tokenizer, loadable with `from_pretrained`), built if needed."
@@ -677,6 +689,7 @@ def toy_policy_path(*, seed: int = 0, cache: bool = True, verbose: bool = False,
     if bad: raise TypeError(f"unknown pretraining settings {sorted(bad)}; known: {sorted(TOY_PRETRAIN_DEFAULTS)}")
     s = {**TOY_PRETRAIN_DEFAULTS, **settings}
     if not 0 <= s['p_correct'] + s['p_misconception'] <= 1: raise ValueError("p_correct + p_misconception must be in [0, 1]")
+    if not 0 <= s['p_echo'] < 1: raise ValueError(f"p_echo must be in [0, 1), not {s['p_echo']!r}")
     key = {'what': 'toy-policy', **s, 'seed': seed, 'code': code_hash(), 'torch': torch.__version__, 'transformers': transformers.__version__}
     return cached_artifact('toy-policy', key, lambda p: _train_policy(p, seed=seed, log_every=100 if verbose else 0, **s), cache=cache)
 

@@ -38,12 +38,12 @@ class AlwaysYes(Verifier):
 
 def exploration_rows(rows):
     "Judged samples in the exploration schema: the correct canonical answer, a wrong one, and a duplicate."
-    from rlvr_nb.toy import toy_world
+    from rlvr_nb.toy import toy_response, toy_world
     w, out = toy_world(), []
     for i, r in enumerate(rows):
         f = w.find(r['question'])
-        for resp in (f"Thought Process: {f.thought}\nTherefore, the answer is {f.answer.forms[0]}.",
-                     f"Thought Process: {f.thought}\nTherefore, the answer is {f.misconception.forms[0]}.",
+        for resp in (toy_response(f, f.answer.forms[0]),
+                     toy_response(f, f.misconception.forms[0]),
                      f"Hmm.\nTherefore, the answer is {f.answer.forms[0]}."):   # same final step as the first
             out.append(dict(prompt_id=i, question=r['question'], reference=r['reference'], response=resp, field=r['field']))
     v = ToyOracle().judge([o['question'] for o in out], [o['response'] for o in out], [o['reference'] for o in out])

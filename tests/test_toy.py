@@ -150,6 +150,35 @@ def test_references_are_messy():
     hits = [contains_reference(f'Therefore, the answer is {it.fact.answer.canonical}.', it.reference) for it in items]
     assert 0.2 < sum(hits) / len(hits) < 0.6
 
+def test_multi_term_references_restate_the_question():
+    w = toy_world()
+    for it in w.items:
+        asked = max((q for q in it.fact.questions if q in it.question), key=len)
+        if it.ref_kind == 'term': assert it.reference in it.fact.answer.forms, it
+        else: assert it.reference.startswith(asked + ' ') and len(it.reference) > len(asked) + 1, it
+
+def test_echo_is_a_non_answer_both_rules_see_differently():
+    "Restating the question is never correct and never contains the reference, but Jaccard pays it on multi-term references."
+    from rlvr_nb.verify import jaccard_reward
+    w, o = toy_world(), ToyOracle()
+    items = w.split_items('test')
+    echoes = [(it, toy.toy_echo(it.fact, q)) for it in items for q in it.fact.questions]
+    assert not any(o.correct([it.question], [e], [it.reference])[0] for it, e in echoes)
+    # the substring rule almost never pays it: only by accident ('$100' inside '$1000' in a restated question)
+    assert sum(contains_reference(e, it.reference) for it, e in echoes) / len(echoes) < 0.01
+    multi = [(it, e) for it, e in echoes if it.ref_kind != 'term']
+    right = [max(jaccard_reward(toy.toy_response(it.fact, f), it.reference) for f in it.fact.answer.forms) for it, _ in multi]
+    assert sum(jaccard_reward(e, it.reference) > r for (it, e), r in zip(multi, right)) / len(multi) > 0.8
+
+def test_pretraining_targets_echo_at_the_set_rate():
+    import random
+    w, rng = toy_world(), random.Random(0)
+    facts = [it.fact for it in w.split_items('train')]
+    targets = [toy._sft_target(facts[i % len(facts)], rng, 0.4, 0.45, 0.1) for i in range(4000)]
+    echo = sum('the answer is: ' in t for t in targets) / len(targets)
+    assert 0.08 < echo < 0.12
+    assert not any('the answer is: ' in toy._sft_target(f, rng, 0.4, 0.45) for f in facts[:500])   # p_echo defaults to 0
+
 # ---------------------------------------------------------------- oracle
 
 def _row(key):
@@ -242,6 +271,7 @@ def test_pretrain_tiny_run(tmp_path, monkeypatch):
     assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), m2.state_dict().values()))
     assert len([p for p in tmp_path.iterdir() if p.name.startswith('toy-policy-')]) == 1
     with pytest.raises(TypeError, match='unknown'): pretrain_toy_policy(stepz=3)
+    with pytest.raises(ValueError, match='p_echo'): pretrain_toy_policy(p_echo=1.0)
 
 # ---------------------------------------------------------------- Qwen2.5 tokenizer fixture
 
