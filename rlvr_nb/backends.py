@@ -15,23 +15,38 @@ _log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['VLLM_CPU_ENV', 'verdict_from_logprobs', 'JudgeBackend', 'vllm_cpu_env', 'VLLMJudge', 'RequestFailed',
-           'post_with_retries', 'OpenAIJudge']
+           'DeadlineExceeded', 'post_with_retries', 'OpenAIJudge']
 
 # %% ../nbs/03a_backends.ipynb #750fcdb1
+def _readable(lp) -> float | None:
+    "A log-probability as a float, or None when it is missing, NaN or not a number."
+    try: lp = float(lp)
+    except (TypeError, ValueError): return None
+    return None if math.isnan(lp) else lp
+
 def verdict_from_logprobs(emitted: Hashable | None, top: Mapping[Hashable, float] | None, *, yes: Hashable = 'YES',
-                          no: Hashable = 'NO', emitted_logprob: float | None = None) -> Verdict:
+                          no: Hashable = 'NO', emitted_logprob: float | None = None, stats: Counter | None = None) -> Verdict:
     """The verdict from the first emitted token and the returned top-k log-probabilities.
 
     Keys are token strings (OpenAI API) or token ids (vLLM), consistently with `yes`/`no`. The emitted token's own
-    log-probability (`emitted_logprob`) is merged into `top`; a token absent from both has probability 0."""
+    log-probability (`emitted_logprob`) is merged into `top`; a token absent from both has probability 0. When the
+    emitted verdict's own probability cannot be read (no log-probabilities, NaN, not a number, not finite), the emitted
+    word gets probability 1 and the other 0 (`stats['logprob_missing']`); a positive log-probability is clamped to 0
+    (probability 1; `stats['logprob_clamped']`)."""
     top = dict(top or {})
-    if emitted is not None and emitted_logprob is not None: top.setdefault(emitted, emitted_logprob)
-    def p(t):
-        lp = top.get(t)
-        try: return math.exp(float(lp)) if lp is not None else 0.0
-        except (TypeError, ValueError, OverflowError): return 0.0
+    if emitted is not None and emitted_logprob is not None and _readable(top.get(emitted)) is None: top[emitted] = emitted_logprob
     label = 'YES' if emitted == yes else ('NO' if emitted == no else None)
-    return Verdict(label, p(yes), p(no))
+    lps = {w: _readable(top.get(w)) for w in (yes, no)}
+    if label is not None and (lps[emitted] is None or not math.isfinite(lps[emitted])):
+        if stats is not None: stats['logprob_missing'] += 1          # never invert a reward for want of a number
+        return Verdict(label, float(label == 'YES'), float(label == 'NO'))
+    def p(lp):
+        if lp is None: return 0.0
+        if lp > 0:
+            if stats is not None: stats['logprob_clamped'] += 1
+            return 1.0
+        return math.exp(lp)
+    return Verdict(label, p(lps[yes]), p(lps[no]))
 
 # %% ../nbs/03a_backends.ipynb #a0298b7b
 def _check_chats(chats) -> list:
@@ -175,12 +190,18 @@ class VLLMJudge(JudgeBackend):
         return [SamplingParams(max_tokens=1, logprobs=self.top_logprobs, temperature=1.0 if eng else 0.0,
                                seed=s if eng else None) for s in seeds]
 
+    def prompts(self, chats: Sequence[Sequence[Mapping]]) -> list:
+        "The engine's inputs: token ids of the rendered chats, message contents as text (`chat_token_ids`)."
+        from vllm.inputs import TokensPrompt
+        from rlvr_nb.reward import chat_token_ids
+        return [TokensPrompt(prompt_token_ids=ids) for ids in chat_token_ids(self.llm.get_tokenizer(), list(chats))]
+
     def _verdict(self, out) -> Verdict:
         c = out.outputs[0] if out.outputs else None
         if c is None or not c.token_ids: return self._count(Verdict(None), None, self.yes_id, self.no_id)
         tok = c.token_ids[0]
         top = {t: lp.logprob for t, lp in (c.logprobs[0].items() if c.logprobs else ())}
-        return self._count(verdict_from_logprobs(tok, top, yes=self.yes_id, no=self.no_id), top, self.yes_id, self.no_id)
+        return self._count(verdict_from_logprobs(tok, top, yes=self.yes_id, no=self.no_id, stats=self.stats), top, self.yes_id, self.no_id)
 
     def verdicts(self, chats: Sequence[Sequence[Mapping]]) -> list[Verdict]:
         "One `Verdict` per judge chat ([system, user] messages)."
@@ -188,12 +209,13 @@ class VLLMJudge(JudgeBackend):
         if not chats: return []
         params = self.sampling_params(self._seeds(len(chats)))
         rejected = _rejected_prompt_errors()
-        try: outs = [self._verdict(o) for o in self.llm.chat(chats, params, use_tqdm=False)]
+        prompts = self.prompts(chats)
+        try: outs = [self._verdict(o) for o in self.llm.generate(prompts, params, use_tqdm=False)]
         except rejected as e:  # one bad prompt (e.g. too long) rejects the whole batch before any compute: isolate it
             _log.warning("VLLMJudge: batch rejected (%s: %s); retrying one prompt at a time", type(e).__name__, str(e)[:200])
             outs = []
-            for i, (c, p) in enumerate(zip(chats, params)):
-                try: outs.append(self._verdict(self.llm.chat([c], [p], use_tqdm=False)[0]))
+            for i, (c, p) in enumerate(zip(prompts, params)):
+                try: outs.append(self._verdict(self.llm.generate([c], [p], use_tqdm=False)[0]))
                 except rejected as e1: outs.append(self._failed(i, f"{type(e1).__name__}: {str(e1)[:300]}"))
         return self._sample_locally(outs)
 
@@ -213,26 +235,37 @@ def _retry_after(r) -> float | None:
     try: return min(30.0, max(0.0, float(r.headers.get('retry-after'))))
     except (TypeError, ValueError): return None
 
+class DeadlineExceeded(RequestFailed):
+    "A judge request that ran out of its total time (`request_timeout`, or what was left of the batch's `batch_timeout`)."
+
 async def post_with_retries(client, url: str, payload: dict, *, headers: Mapping | None = None, retries: int = 3,
-                            backoff: float = 0.5, on_retry: Callable | None = None) -> dict:
-    "POST `payload` as JSON and return the decoded JSON body, retrying transient failures; raises `RequestFailed`."
+                            backoff: float = 0.5, on_retry: Callable | None = None, deadline: float | None = None) -> dict:
+    """POST `payload` as JSON and return the decoded JSON body, retrying transient failures; raises `RequestFailed`.
+    `deadline` (a `time.monotonic()` value) bounds the whole exchange, attempts and waits included: `DeadlineExceeded`."""
     import httpx
+    def left() -> float: return math.inf if deadline is None else deadline - time.monotonic()
     last = ''
     for attempt in range(retries + 1):
         delay = None
+        if left() <= 0: raise DeadlineExceeded(f"deadline reached before attempt {attempt + 1}; last error: {last or 'none'}")
         try:
-            r = await client.post(url, json=payload, headers=headers)
+            post = client.post(url, json=payload, headers=headers)
+            r = await (post if deadline is None else asyncio.wait_for(post, left()))
             if r.status_code == 200:
                 try: return r.json()
                 except ValueError: raise RequestFailed(f"HTTP 200 with a body that is not JSON: {r.text[:200]!r}")
             last = f"HTTP {r.status_code}: {r.text[:300]}"
             if r.status_code not in _RETRY_STATUS: raise RequestFailed(last)
             delay = _retry_after(r)
+        except (asyncio.TimeoutError, TimeoutError):
+            raise DeadlineExceeded(f"deadline reached during attempt {attempt + 1}; last error: {last or 'none'}") from None
         except (httpx.TimeoutException, httpx.TransportError) as e:
             last = f"{type(e).__name__}: {str(e)[:200]}"
         if attempt == retries: break
+        wait = delay if delay is not None else backoff * 2**attempt * random.uniform(0.75, 1.25)
+        if wait >= left(): raise DeadlineExceeded(f"the next retry (in {wait:.1f} s) would pass the deadline; last error: {last}")
         if on_retry: on_retry(attempt, last)
-        await asyncio.sleep(delay if delay is not None else backoff * 2**attempt * random.uniform(0.75, 1.25))
+        await asyncio.sleep(wait)
     raise RequestFailed(f"gave up after {retries + 1} attempts; last error: {last}")
 
 # %% ../nbs/03a_backends.ipynb #eba1952c
@@ -248,14 +281,18 @@ class OpenAIJudge(JudgeBackend):
     name = 'openai'
     def __init__(self, base_url: str, model: str, *, api_key_env: str | None = 'OPENAI_API_KEY', endpoint: str = 'chat',
                  concurrency: int = 16, timeout: float = 60.0, retries: int = 3, backoff: float = 0.5,
+                 request_timeout: float = 120.0, batch_timeout: float | None = None, send_token_ids: bool = True,
                  sample: bool = True, seed: int = 0, top_logprobs: int = 20, tokenizer=None,
                  yes: str = 'YES', no: str = 'NO', sampler: str = 'engine', extra_body: Mapping | None = None):
         super().__init__(sample=sample, seed=seed, top_logprobs=top_logprobs, yes=yes, no=no, sampler=sampler)
         if endpoint not in ('chat', 'completions'): raise ValueError(f"endpoint must be 'chat' or 'completions', not {endpoint!r}")
         if not isinstance(concurrency, int) or concurrency < 1: raise ValueError(f"concurrency must be an int >= 1, not {concurrency!r}")
-        if retries < 0 or timeout <= 0: raise ValueError(f"need retries >= 0 and timeout > 0, got retries={retries!r}, timeout={timeout!r}")
+        if retries < 0 or not timeout > 0 or not request_timeout > 0 or (batch_timeout is not None and not batch_timeout > 0):
+            raise ValueError(f"need retries >= 0 and timeout, request_timeout, batch_timeout > 0, got retries={retries!r}, "
+                             f"timeout={timeout!r}, request_timeout={request_timeout!r}, batch_timeout={batch_timeout!r}")
         self.base_url, self.model, self.api_key_env, self.endpoint = base_url.rstrip('/'), model, api_key_env, endpoint
         self.concurrency, self.timeout, self.retries, self.backoff = concurrency, float(timeout), int(retries), float(backoff)
+        self.request_timeout, self.batch_timeout, self.send_token_ids = float(request_timeout), batch_timeout, bool(send_token_ids)
         self.extra_body = dict(extra_body or {})
         if endpoint == 'completions':
             if tokenizer is None: raise ValueError("endpoint='completions' needs tokenizer= (a tokenizer or its name/path) to render the chat template")
@@ -271,10 +308,12 @@ class OpenAIJudge(JudgeBackend):
         "The JSON body of one request."
         p = {'model': self.model, 'max_tokens': 1, 'temperature': 1.0 if self.engine_samples else 0.0}
         if self.engine_samples and seed is not None: p['seed'] = int(seed)
-        if self.endpoint == 'chat': p.update(messages=[dict(m) for m in chat], logprobs=True, top_logprobs=self.top_logprobs)
-        else:
-            p.update(prompt=self.tokenizer.apply_chat_template(list(chat), tokenize=False, add_generation_prompt=True),
-                     logprobs=self.top_logprobs)
+        from rlvr_nb.reward import chat_token_ids, control_strings, neutralize_control_tokens
+        ctrl = control_strings(self.tokenizer) if self.tokenizer is not None else None
+        text = [{**m, 'content': neutralize_control_tokens(m['content'], ctrl)} for m in chat]   # server-side tokenization
+        if self.endpoint == 'chat': p.update(messages=text, logprobs=True, top_logprobs=self.top_logprobs)
+        elif self.send_token_ids: p.update(prompt=chat_token_ids(self.tokenizer, [list(chat)])[0], logprobs=self.top_logprobs)
+        else: p.update(prompt=self.tokenizer.apply_chat_template(text, tokenize=False, add_generation_prompt=True), logprobs=self.top_logprobs)
         return {**p, **self.extra_body}
 
     def _headers(self) -> dict:
@@ -310,17 +349,20 @@ class OpenAIJudge(JudgeBackend):
         chats = _check_chats(chats)
         if not chats: return []
         seeds, headers, sem = self._seeds(len(chats)), self._headers(), asyncio.Semaphore(self.concurrency)
+        batch_end = time.monotonic() + self.batch_timeout if self.batch_timeout is not None else math.inf
         def on_retry(attempt, err): self.stats['retries'] += 1
         async def one(client, i, chat, seed):
             async with sem:
                 try:
                     payload = self.payload(chat, seed)
+                    deadline = min(time.monotonic() + self.request_timeout, batch_end)
                     body = await post_with_retries(client, self.url, payload, headers=headers, retries=self.retries,
-                                                   backoff=self.backoff, on_retry=on_retry)
+                                                   backoff=self.backoff, on_retry=on_retry, deadline=deadline)
                     tok, top = self.parse(body)
+                except DeadlineExceeded as e: self.stats['deadline_exceeded'] += 1; return self._failed(i, str(e))
                 except (RequestFailed, ValueError) as e: return self._failed(i, str(e))
                 except Exception as e: return self._failed(i, f"{type(e).__name__}: {str(e)[:300]}")
-                return self._count(verdict_from_logprobs(tok, top, yes=self.yes, no=self.no), top, self.yes, self.no)
+                return self._count(verdict_from_logprobs(tok, top, yes=self.yes, no=self.no, stats=self.stats), top, self.yes, self.no)
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
         async with httpx.AsyncClient(timeout=self.timeout, limits=limits) as client:
             vs = list(await asyncio.gather(*(one(client, i, c, s) for i, (c, s) in enumerate(zip(chats, seeds)))))

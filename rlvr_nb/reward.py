@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_reward.ipynb #44418acd
 from __future__ import annotations
-import asyncio, math, re
+import asyncio, math, re, time, weakref
 from collections import Counter
 from importlib import resources
 from pathlib import Path
@@ -16,9 +16,9 @@ from .data import DataError, final_step
 from .verify import REWARD_KINDS, Verdict, Verifier, check_triples
 
 # %% auto #0
-__all__ = ['JUDGE_SYSTEM_PROMPT', 'JUDGE_TEMPLATE', 'JUDGE_MAX_CHARS', 'fit_fields', 'judge_messages', 'GenerativeVerifier',
-           'CascadeVerifier', 'completion_text', 'make_reward_func', 'make_async_reward_func', 'zscore_rewards',
-           'Verdict']
+__all__ = ['JUDGE_SYSTEM_PROMPT', 'JUDGE_TEMPLATE', 'JUDGE_MAX_CHARS', 'CONTROL_TOKEN_PATTERN', 'fit_fields', 'judge_messages',
+           'control_strings', 'chat_token_ids', 'neutralize_control_tokens', 'GenerativeVerifier', 'CascadeVerifier',
+           'completion_text', 'make_reward_func', 'make_async_reward_func', 'zscore_rewards', 'Verdict']
 
 # %% ../nbs/03_reward.ipynb #345bffd3
 JUDGE_SYSTEM_PROMPT = 'You are a helpful assistant.'
@@ -61,6 +61,69 @@ def judge_messages(question: str, response: Any, reference: str, *, max_chars: i
     vals = {'question': q, 'response': s, 'reference': r}
     user = _SLOTS.sub(lambda m: vals[m.group(1)], JUDGE_TEMPLATE)
     return [{'role': 'system', 'content': JUDGE_SYSTEM_PROMPT}, {'role': 'user', 'content': user}]
+
+# %% ../nbs/03_reward.ipynb #719c6b00
+_PH = re.compile('\ue000(\\d+)\ue001')   # placeholders (private-use characters) for message contents
+
+def control_strings(tokenizer) -> tuple[str, ...]:
+    "The added-token strings that `tokenizer` reads as one control token, but as text with special-token parsing off (longest first)."
+    try: hit = _CONTROL_CACHE.get(tokenizer)
+    except TypeError: hit = None                                         # not weak-referenceable: no cache
+    if hit is not None and hit[0] == len(tokenizer): return hit[1]
+    added = sorted({t.content for t in getattr(tokenizer, 'added_tokens_decoder', {}).values() if t.content}
+                   | set(getattr(tokenizer, 'all_special_tokens', ())), key=lambda s: (-len(s), s))
+    normal = tokenizer(added, add_special_tokens=False)['input_ids'] if added else []
+    split = tokenizer(added, add_special_tokens=False, split_special_tokens=True)['input_ids'] if added else []
+    out = tuple(s for s, a, b in zip(added, normal, split) if len(a) == 1 and a != b)
+    try: _CONTROL_CACHE[tokenizer] = (len(tokenizer), out)
+    except TypeError: pass
+    return out
+
+_CONTROL_CACHE = weakref.WeakKeyDictionary()
+
+def _literal_ids(tokenizer, chat: list[dict], add_generation_prompt: bool, ctrl: tuple[str, ...]) -> list[int]:
+    "Token ids of one chat whose contents are tokenized with special-token parsing off (the template's own tokens kept)."
+    edges = [re.fullmatch(r'(\s*)(.*?)(\s*)', m['content'], re.S).groups() for m in chat]
+    marked = [{**m, 'content': f'{a}\ue000{i}\ue001{c}'} for i, (m, (a, _, c)) in enumerate(zip(chat, edges))]
+    rendered = tokenizer.apply_chat_template(marked, add_generation_prompt=add_generation_prompt, tokenize=False)
+    cores = [b for _, b, _ in edges]
+    if sorted(int(i) for i in _PH.findall(rendered)) != list(range(len(chat))) or \
+       _PH.sub(lambda m: cores[int(m[1])], rendered) != tokenizer.apply_chat_template(chat, add_generation_prompt=add_generation_prompt, tokenize=False):
+        raise ValueError("this chat template changes message contents, so judged text cannot be kept apart from its control "
+                         "tokens; strip control-token strings from the inputs first (neutralize_control_tokens)")
+    ctrl_re = re.compile('|'.join(map(re.escape, ctrl)))
+    pieces: list = []                       # ('ctrl', string) or text strings, in order
+    for k, part in enumerate(_PH.split(rendered)):
+        if k % 2: pieces.append(cores[int(part)]); continue
+        last = 0
+        for m in ctrl_re.finditer(part):
+            pieces += [part[last:m.start()], ('ctrl', m[0])]; last = m.end()
+        pieces.append(part[last:])
+    ids: list[int] = []
+    text = ''
+    for p in pieces + [('ctrl', None)]:
+        if isinstance(p, str): text += p; continue
+        if text: ids += tokenizer(text, add_special_tokens=False, split_special_tokens=True)['input_ids']
+        text = ''
+        if p[1] is not None: ids += tokenizer.encode(p[1], add_special_tokens=False)
+    return ids
+
+def chat_token_ids(tokenizer, chats: list, add_generation_prompt: bool = True) -> list[list[int]]:
+    "Token ids of chats (lists of messages) in which only the chat template makes control tokens: message contents are text."
+    ctrl = control_strings(tokenizer)
+    hit = [i for i, c in enumerate(chats) if ctrl and any(s in m['content'] for m in c for s in ctrl)]
+    texts = tokenizer.apply_chat_template(list(chats), add_generation_prompt=add_generation_prompt, tokenize=False) if chats else []
+    ids = tokenizer(texts, add_special_tokens=False)['input_ids'] if texts else []
+    for i in hit: ids[i] = _literal_ids(tokenizer, list(chats[i]), add_generation_prompt, ctrl)
+    return ids
+
+CONTROL_TOKEN_PATTERN = re.compile(r'<\|[^<>|\s]{1,64}\|>|</?s>|<(?:start|end)_of_turn>|\[/?INST\]|</?tool_call>|<\|?(?:bos|eos|pad)\|?>')
+
+def neutralize_control_tokens(text: str, strings: Sequence[str] | None = None) -> str:
+    "`text` with a zero-width space (U+200B) after the first character of each control-token string (`strings`, or `CONTROL_TOKEN_PATTERN`)."
+    if strings is not None and not strings: return text
+    pat = CONTROL_TOKEN_PATTERN if strings is None else re.compile('|'.join(map(re.escape, sorted(strings, key=len, reverse=True))))
+    return pat.sub(lambda m: m[0][0] + '\u200b' + m[0][1:], text)
 
 # %% ../nbs/03_reward.ipynb #8df502c0
 def _single_token(tokenizer, word: str) -> int:
@@ -180,8 +243,7 @@ class GenerativeVerifier(Verifier):
 
     # --- tokenisation -------------------------------------------------------------------------
     def _encode_chats(self, chats: list) -> list[list[int]]:
-        texts = self.tokenizer.apply_chat_template(chats, add_generation_prompt=True, tokenize=False)
-        return self.tokenizer(texts, add_special_tokens=False)['input_ids']
+        return chat_token_ids(self.tokenizer, chats)           # message contents are text, never control tokens
 
     def encode(self, questions: Sequence[str], responses: Sequence[Any], references: Sequence[str]) -> list[list[int]]:
         "Token ids of the judge prompts; a prompt over `max_length` tokens is re-rendered with a smaller character budget."
