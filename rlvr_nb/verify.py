@@ -11,9 +11,9 @@ from typing import Any, Callable, Sequence
 from .data import DataError, final_step
 
 # %% auto #0
-__all__ = ['REWARD_KINDS', 'MAX_MATH_CHARS', 'FLOAT_ROUNDING', 'RULE_KINDS', 'Verdict', 'check_triples', 'Verifier',
-           'contains_reference', 'jaccard_reward', 'answer_candidates', 'math_equivalent_many', 'math_equivalent',
-           'RuleVerifier']
+__all__ = ['REWARD_KINDS', 'KNOWN_UNITS', 'MAX_MATH_CHARS', 'MAX_NESTING', 'FLOAT_ROUNDING', 'ITEM_DEADLINE', 'RULE_KINDS',
+           'Verdict', 'check_triples', 'Verifier', 'contains_reference', 'jaccard_reward', 'answer_candidates',
+           'math_equivalent_many', 'math_equivalent', 'RuleVerifier']
 
 # %% ../nbs/02_verify.ipynb #4b9809b0
 REWARD_KINDS = ('binary', 'soft', 'soft_normalized')
@@ -89,19 +89,56 @@ def jaccard_reward(response: Any, reference: str) -> float:
     a, b = _tokens(final_step(response)), _tokens(reference if isinstance(reference, str) else '')
     return len(a & b) / len(a | b) if a and b else 0.0
 
+# %% ../nbs/02_verify.ipynb #a1c0u001
+KNOWN_UNITS = {
+    'length':        ('mm', 'cm', 'dm', 'km', 'nm', 'ft', 'yd', 'mi', 'inch', 'inches', 'foot', 'feet', 'yard', 'yards', 'mile', 'miles',
+                      'meter', 'meters', 'metre', 'metres', 'millimeter', 'millimeters', 'centimeter', 'centimeters', 'kilometer', 'kilometers'),
+    'area, volume':  ('unit', 'units', 'acre', 'acres', 'hectare', 'hectares', 'ml', 'cl', 'dl', 'cc', 'liter', 'liters', 'litre', 'litres',
+                      'milliliter', 'milliliters', 'gal', 'gallon', 'gallons', 'quart', 'quarts', 'pint', 'pints', 'cup', 'cups'),
+    'mass':          ('mg', 'kg', 'gram', 'grams', 'kilogram', 'kilograms', 'milligram', 'milligrams', 'lb', 'lbs', 'pound', 'pounds',
+                      'oz', 'ounce', 'ounces', 'ton', 'tons', 'tonne', 'tonnes'),
+    'time':          ('ms', 'sec', 'secs', 'second', 'seconds', 'min', 'mins', 'minute', 'minutes', 'hr', 'hrs', 'hour', 'hours', 'day', 'days',
+                      'week', 'weeks', 'month', 'months', 'yr', 'yrs', 'year', 'years', 'decade', 'decades', 'century', 'centuries'),
+    'speed':         ('mph', 'kph', 'kmh', 'knots'),
+    'money':         ('dollar', 'dollars', 'cent', 'cents', 'euro', 'euros', 'pence', 'yen'),
+    'angle, temperature': ('degree', 'degrees', 'deg', 'radian', 'radians', 'rad', 'celsius', 'fahrenheit', 'kelvin'),
+    'other SI':      ('Pa', 'kPa', 'atm', 'mol', 'moles', 'Hz', 'kHz', 'MHz', 'GHz', 'kW', 'kWh', 'kJ', 'kN', 'cal', 'kcal', 'calories',
+                      'joules', 'watts', 'volts', 'amps', 'newtons', 'bits', 'bytes'),
+    'symbols':       ('m', 'g', 's', 'h', 'L', 'l', 'K', 'N', 'J', 'W', 'V', 'A'),   # only inside \text{} or around a '/': 'm/s', '\text{ m}'
+    'percent':       ('percent', '%'),                                               # alone: not combined with another unit
+    'count words':   ('way', 'ways', 'integer', 'integers', 'number', 'numbers', 'solution', 'solutions', 'value', 'values',
+                      'digit', 'digits', 'term', 'terms', 'pair', 'pairs', 'point', 'points', 'root', 'roots', 'divisor', 'divisors',
+                      'factor', 'factors'),                                           # alone, in plain text (not in \text{})
+}
+
 # %% ../nbs/02_verify.ipynb #5427ea56
 MAX_MATH_CHARS = 1000  # longer answer texts are not parsed (None): no real final answer is that long
+MAX_NESTING = 10       # deeper bracket nesting is not parsed (None): MATH-500 references nest at most 2 deep; 40 deep takes math-verify seconds
 FLOAT_ROUNDING = 10    # decimals compared to 10 places (math-verify's default, 6, makes .0000672 equal .0000674)
 
 _LEAD_IN = re.compile(r'^(?:(?:therefore|thus|hence|so|finally)\b[\s,:]*)?(?:the\s+)?(?:final\s+)?answer\s*(?:is\b|:|=)?\s*:?\s*', re.I)
+_CLOSING = re.compile(r'[\s.,;!]*\b(?:I\s+hope\s+(?:it|this)\s+is\s+correct|in\s+total|in\s+all|altogether|total)[\s.!]*$', re.I)
 _ENVS = (('$$', '$$'), ('\\[', '\\]'), ('\\(', '\\)'), ('$', '$'))
 _BOX = re.compile(r'\\(?:boxed|fbox)\s*\{')
-_TEXT_CMD = r'\\(?:text|textrm|mbox|mathrm|operatorname)\s*\{[^{}]*\}'
+_TEXT_LIKE = r'\\(?:text|textrm|textbf|textit|textnormal|mbox|mathrm|mathbf|mathit|operatorname)'
+_TEXT_CMD = _TEXT_LIKE + r'\s*\{[^{}]*\}'
+_TEXTY = re.compile(r'\\(?:text|textrm|textbf|textit|textnormal|mbox|mathrm|mathbf|mathit)(?![A-Za-z])')
 _WORD = re.compile(r'(?<![\\A-Za-z])[A-Za-z]{2,}')
 _MATH_WORDS = {'sin', 'cos', 'tan', 'cot', 'sec', 'csc', 'log', 'ln', 'exp', 'sqrt', 'pi', 'infty', 'inf', 'arcsin',
                'arccos', 'arctan', 'sinh', 'cosh', 'tanh', 'lg', 'mod', 'gcd', 'lcm', 'max', 'min', 'det', 'deg'}
-_UNIT_TAIL = re.compile(r'(?:\s*(?:' + _TEXT_CMD + r'|(?<![\\A-Za-z])[A-Za-z]{2,}\.?)(?:\s*\^\s*\{?\d\}?)?){1,3}\s*$')
 _MATH_CHAR = re.compile(r'[\d=+*/^_<>|\\{}]')
+
+def _alt(words) -> str: return '(?:' + '|'.join(re.escape(w) for w in sorted(set(words), key=len, reverse=True)) + ')'
+_MEASURES = [u for k, g in KNOWN_UNITS.items() if k not in ('symbols', 'percent', 'count words') for u in g]
+_POW = r'(?:\s*\^\s*(?:\{\s*[23]\s*\}|[23]))'
+_TERM = r'(?i:(?:(?:square|sq\.?|cubic|cu\.?)\s+)?' + _alt(_MEASURES) + r')\.?' + _POW + '?'   # 'cm', 'square feet', 'ft^2'
+_SYM = r'(?:(?i:' + _alt(_MEASURES) + r')|' + _alt(KNOWN_UNITS['symbols']) + r')' + _POW + '?'   # case matters for symbols
+_PERCENT = r'(?:\\?%|(?i:percent))'
+_PHRASE = _TERM + r'(?:\s+(?:(?i:per)\s+)?' + _TERM + r'){0,2}'                                  # 'miles per hour', 'degrees Celsius'
+_COMPOUND = _SYM + r'(?:\s*/\s*' + _SYM + r')+'                                                   # 'm/s', 'km/h', 'm/s^2'
+_WRAPPED = (_TEXT_LIKE + r'\s*\{\s*(?:' + _COMPOUND + '|' + _PHRASE + '|' + _SYM + '|' + _PERCENT + r')\s*\}' + _POW + '?')
+_UNIT_TAIL = re.compile(r'(?:\s|~|\\[,;:! ])*(?:' + _WRAPPED + r'(?:\s*/\s*' + _WRAPPED + r')?|(?<![\\A-Za-z])(?:' + _COMPOUND + '|'
+                        + _PHRASE + '|' + _PERCENT + '|(?i:' + _alt(KNOWN_UNITS['count words']) + r'))(?![A-Za-z]))\s*$')
 
 def _closing(s: str, i: int) -> int:
     "Index of the `}` that closes the `{` at `s[i]`, or -1."
@@ -120,32 +157,41 @@ def _balanced(s: str) -> bool:
             if depth < 0: return False
     return depth == 0
 
-def _split_envs(text: str) -> tuple[list[str], str] | None:
-    "Top-level math environments of `text` and the text with them blanked out (same length); None when one is left open."
-    if '$' not in text and '\\' not in text: return [], text             # the common case, fast
-    segs, outside, i = [], [], 0
+def _nesting(s: str) -> int:
+    "Deepest nesting of brackets ( [ { in `s`."
+    depth = deepest = 0
+    for c in s:
+        if c in '([{': depth += 1; deepest = max(deepest, depth)
+        elif c in ')]}': depth -= 1
+    return deepest
+
+def _env_spans(text: str) -> list[tuple[int, int, str]] | None:
+    "Top-level math environments of `text` as (start, end, inside); None when one is left open."
+    if '$' not in text and '\\' not in text: return []                   # the common case, fast
+    spans, i = [], 0
     while i < len(text):
         m = _BOX.match(text, i)
         if m:
             j = _closing(text, m.end() - 1)
             if j < 0: return None
-            segs.append(text[m.end():j]); outside.append(' ' * (j + 1 - i)); i = j + 1; continue
+            spans.append((i, j + 1, text[m.end():j])); i = j + 1; continue
         for o, c in _ENVS:
             if text.startswith(o, i):
                 j = text.find(c, i + len(o))
                 while j > 0 and c == '$' and text[j-1] == '\\': j = text.find(c, j + 1)
                 if j < 0: return None
-                segs.append(text[i + len(o):j]); outside.append(' ' * (j + len(c) - i)); i = j + len(c); break
-        else: outside.append(text[i]); i += 1
-    return segs, ''.join(outside)
+                spans.append((i, j + len(c), text[i + len(o):j])); i = j + len(c); break
+        else: i += 1
+    return spans
 
 def _one_expression(s: str) -> str | None:
-    "`s` without trailing unit words if it is one expression, else None (rule step 3)."
+    "`s` without a known unit at its end if it is one expression, else None (rule step 3)."
     s = s.strip()
-    if not s or not _balanced(s): return None
-    if re.fullmatch(_TEXT_CMD, s): return s
-    body = _UNIT_TAIL.sub('', s).strip()
+    if not s or not _balanced(s) or _nesting(s) > MAX_NESTING or re.search(r'(?<!\\)[.;]\s', s): return None   # '5. 6': two statements
+    if re.fullmatch(_TEXT_CMD, s): return s                      # a text answer: '\text{(C)}'
+    body = _UNIT_TAIL.sub('', s, count=1).strip()
     if not re.search(r'\d', body): body = s                      # 'x' or '\pi' alone: no unit to strip
+    if _TEXTY.search(body): return None                          # '5 \text{k}', '5 \mathrm{M}': text that is not a known unit
     core = re.sub(r'\\(?:begin|end)\s*\{[^{}]*\}', ' ', body)
     if any(w.lower() not in _MATH_WORDS for w in _WORD.findall(core)): return None
     return _from_base(body) if body else None
@@ -165,38 +211,45 @@ def _from_base(s: str) -> str | None:
     return None if bad else out
 
 _ANCHOR = re.compile(r'\b(?:final\s+)?answer\s*(?:is\b|:|=)\s*:?\s*', re.I)
-_BOUNDARY = re.compile(r'(?:[.;]\s|[,:]?\s+(?=(?:because|since|as|after|which|where|when|from|using|given|so|by|for|with|'
-                       r'in|if|or|maybe|possibly|perhaps)\b)|,\s+(?=[A-Za-z]{2,})|\s+\((?=[A-Za-z]{2,}))', re.I)
-_HEDGE = re.compile(r'\b(?:or|maybe|possibly|perhaps|probably|either|alternatively|otherwise|unless|not|if|approximately|about|'
-                    r'no|wait|actually|instead|correction|but|however|mistake|wrong|incorrect|rather)\b|\?', re.I)
-
+_HEDGE = re.compile(r"\b(?:or|maybe|possibly|perhaps|probably|likely|unlikely|either|alternatively|otherwise|unless|not|never|nobody|if|"
+                    r"approximately|about|around|roughly|nearly|almost|circa|estimated?|guess|might|could|unsure|unclear|doubt|"
+                    r"no|nope|wait|actually|instead|correction|but|however|mistake|wrong|incorrect|false|untrue|rather|kidding|joking|"
+                    r"\w+n't)\b|\?", re.I)
 _COPULA = re.compile(r'is|are|was|were|equals?|be|gives?|gets?|makes?|totals?|yields?|obtains?|has|have|contains?|remains?|becomes?|:')
+_CONNECTIVE = re.compile(r'(?:so|thus|therefore|hence|then|finally),?', re.I)
+_NUMBER_WORD = (r'(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|'
+                r'eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|million|billion|half)\b')
+_STATED = re.compile(r'(?:\b(?:' + _COPULA.pattern.replace('|:', '') + r')\b|[=:])\s*(?:[-$\d]|\\[(\[]|\\boxed|\\frac|' + _NUMBER_WORD + ')', re.I)
+_SEPARATOR = re.compile(r',|,?\s*(?:i\.e\.|that is|or equivalently|equivalently|namely|or),?', re.I)
+
+def _prefix_ok(words: list[str]) -> bool:
+    "Words before the value: none, a connective ('So'), or a clause ending in a copula ('There are', 'The area is', 'We get')."
+    if not words: return True
+    if len(words) == 1 and _CONNECTIVE.fullmatch(words[0]): return True
+    return bool(_COPULA.fullmatch(words[-1].lower()) or words[-1].endswith(':'))
 
 def _sentence(t: str) -> str | None:
-    "Rule 3b: a plain sentence around one expression ('There are 12 ways in total'): words, then one math run, then words."
+    "Rule 3b: a plain sentence around one expression ('There are 12 ways'): words ending in a copula, then the expression."
     if _HEDGE.search(t): return None
     toks = t.split()
-    math_ix = [i for i, w in enumerate(toks) if not (re.fullmatch(r'[A-Za-z]{2,}[.,;:!]?', w) and w.rstrip('.,;:!').lower() not in _MATH_WORDS)]
-    if not math_ix or math_ix[-1] - math_ix[0] + 1 != len(math_ix): return None
-    if math_ix[0] and not _COPULA.fullmatch(toks[math_ix[0] - 1].lower()): return None   # 'Act of 2001', 'final 3 seconds'
-    run = ' '.join(toks[math_ix[0]:math_ix[-1] + 1]).rstrip('.,;:')
-    if not re.search(r'[\d=+*/^\\{}-]', run): return None                 # 'World War I', 'such a policy': no math in them
+    first = next((i for i, w in enumerate(toks) if not (re.fullmatch(r'[A-Za-z]{2,}[.,;:!]?', w) and w.rstrip('.,;:!').lower() not in _MATH_WORDS)), None)
+    if first is None or not _prefix_ok(toks[:first]): return None          # 'Act of 2001', 'final 3 seconds'
+    run = ' '.join(toks[first:]).rstrip('.,;:!')
+    if not re.search(r'[\d=+*/^\\{}-]', run): return None                  # 'World War I', 'such a policy': no math in them
     return _one_expression(run)
 
+def _strip_closing(t: str) -> str:
+    "Drop a closing phrase ('in total', 'I hope it is correct') and a trailing full stop."
+    for _ in range(2): t = _CLOSING.sub('', t).strip()
+    return t.rstrip('.。').strip()
+
 def _anchored(t: str) -> list[str] | None:
-    "Rule 4: the one expression right after the last 'answer is' / 'answer:', up to a clause boundary; no hedge anywhere."
+    "Rule 4: the one expression after the last 'answer is' / 'answer:'; nothing before it hedges or states a value."
     ms = list(_ANCHOR.finditer(t))
     if not ms: return None
     before, after = t[:ms[-1].start()], t[ms[-1].end():]
-    sp = _split_envs(after)
-    if sp is None: return None
-    masked = sp[1]                                           # envs blanked out (same length): find the boundary outside math
-    for seg_start in [m.start() for m in _BOUNDARY.finditer(masked)][:1]:
-        head, tail = after[:seg_start], after[seg_start:]
-        break
-    else: head, tail = after, ''
-    if _HEDGE.search(_split_envs(before)[1] if _split_envs(before) else before) or _HEDGE.search(tail): return None
-    return _full_candidates(head.strip().rstrip('.。,;').strip())
+    if _HEDGE.search(before) or _STATED.search(before): return None     # 'If n is odd, ...', 'It is 5 for odd n and the answer is 6'
+    return _full_candidates(_strip_closing(after))
 
 def answer_candidates(text: Any, *, strict: bool = False) -> list[str] | None:
     """The math expressions an answer text states, or None when it is not a full parse (rule steps 1–4 above).
@@ -204,7 +257,8 @@ def answer_candidates(text: Any, *, strict: bool = False) -> list[str] | None:
     if not isinstance(text, str): return None
     t = text.strip().replace('**', '').replace('°', '^\\circ').replace('\\$', '')
     if not t or len(t) > MAX_MATH_CHARS: return None
-    out = _full_candidates(_LEAD_IN.sub('', t, count=1).strip().rstrip('.。').strip(), loose=not strict)
+    body = _LEAD_IN.sub('', t, count=1).strip().rstrip('.。').strip()
+    out = _full_candidates(body if strict else _strip_closing(body), loose=not strict)
     out = out if out is not None or strict else _anchored(t)
     return None if out is None else [x for c in out for x in _split_alternate(c)]
 
@@ -213,22 +267,27 @@ _ALTERNATE = re.compile(r'^(?P<a>.*\S)\s+\((?P<b>[^()]+)\)$')
 def _split_alternate(expr: str) -> list[str]:
     "'42 (42.0)' states one value in two forms: both are candidates (so they must agree), never the product 42·42.0."
     m = _ALTERNATE.match(expr)
-    return [m['a'].strip(), m['b'].strip()] if m else [expr]
+    if not m or re.search(r'(?:\\[A-Za-z]+|[-+*/=^_,<>|])$', m['a']): return [expr]    # '(0,9) \cup (9,36)' is one set
+    return [m['a'].strip(), m['b'].strip()]
 
 def _full_candidates(t: str, loose: bool = True) -> list[str] | None:
     "Rule steps 2–3 on an answer text with its lead-in removed."
     if not t: return None
-    sp = _split_envs(t)
-    if sp is None: return None
-    segs, outside = sp
-    if not segs:
-        if ';' in t: return None                                      # '3,000,000; 75%': two answers
+    spans = _env_spans(t)
+    if spans is None: return None
+    if not spans:
+        if re.search(r'(?<!\\);', t): return None                    # '3,000,000; 75%': two answers (`\;` is a space)
         e = _one_expression(t)
         if e is None and loose: e = _sentence(t)
         return None if e is None else [e]
-    if _MATH_CHAR.search(outside): return None
+    ends = [0] + [e for _, e, _ in spans]
+    pieces = [t[a:s].strip() for a, (s, _, _) in zip(ends, spans)] + [t[spans[-1][1]:].strip()]
+    pre, seps, post = pieces[0], pieces[1:-1], pieces[-1].rstrip('.!').strip()
+    if any(_MATH_CHAR.search(p) for p in pieces[:-1]) or _HEDGE.search(pre) or not _prefix_ok(pre.split()): return None
+    if any(not _SEPARATOR.fullmatch(p) for p in seps): return None        # '$5$ plus $5$', '$5$ $6$'
+    if post and not _UNIT_TAIL.fullmatch(' ' + post): return None          # '$5$ if n is odd', '$5$ apples'; '$5$ \text{ cm}' is fine
     out = []
-    for s in segs:
+    for _, _, s in spans:
         inner = _full_candidates(s.strip(), loose) if (_BOX.search(s) or '$' in s) else None
         e = inner if inner is not None else ([x] if (x := _one_expression(s)) is not None else None)
         if not e: return None
@@ -236,37 +295,63 @@ def _full_candidates(t: str, loose: bool = True) -> list[str] | None:
     return out
 
 # %% ../nbs/02_verify.ipynb #2bf8a908
+ITEM_DEADLINE = 5.0    # seconds per item (reference + answer + comparison), default of `math_equivalent(..., item_deadline=)`
+
 def _mv():
     import math_verify
     return math_verify
 
+class _PastDeadline(Exception): "The item's deadline passed: cannot tell."
+
+def _budget(deadline: float | None, timeout: int) -> int:
+    "Whole seconds for the next math-verify call (`signal.alarm` takes whole seconds): at most `timeout`, no later than the deadline rounded up."
+    if deadline is None: return timeout
+    left = deadline - time.monotonic()
+    if left <= 0: raise _PastDeadline
+    return max(1, math.ceil(min(left, timeout)))
+
+def _latex_config():
+    mv = _mv()
+    from latex2sympy2_extended.latex2sympy2 import NormalizationConfig
+    # units=False: math-verify's own unit stripping drops any trailing \text{...} and words such as 'apple', 'more', 'profit';
+    # the rule strips only the units it knows (KNOWN_UNITS) before math-verify sees the candidate
+    return mv.LatexExtractionConfig(normalization_config=NormalizationConfig(basic_latex=True, units=False, malformed_operators=True,
+                                                                             nits=True, boxed='all', equations=False))
+
 def _parse_one(expr: str, timeout: int):
     mv = _mv()
-    out = mv.parse('\\boxed{' + expr + '}', extraction_config=[mv.LatexExtractionConfig()], fallback_mode='no_fallback',
-                   parsing_timeout=timeout)
+    out = mv.parse('\\boxed{' + expr + '}', extraction_config=[_latex_config()], fallback_mode='no_fallback', parsing_timeout=timeout)
     return out[0] if len(out) == 1 or (out and not isinstance(out[0], str)) else None
 
-def _parse_full(text: Any, timeout: int, strict: bool = False):
-    "The one sympy value a text states (None if it is not a full parse, fails to parse, or states several different values)."
+def _same(a, b, timeout: int) -> bool:
+    return bool(_mv().verify(a, b, timeout_seconds=timeout, raise_on_error=True, float_rounding=FLOAT_ROUNDING))
+
+def _parse_full(text: Any, timeout: int, strict: bool = False, deadline: float | None = None):
+    """The one sympy value a text states (None if it is not a full parse, fails to parse, or states several different values).
+    Candidates are parsed and compared one at a time, so the first failure stops the work; past `deadline`
+    (a `time.monotonic()` value) it raises `_PastDeadline`."""
     cands = answer_candidates(text, strict=strict)
     if not cands: return None
-    vals = [_parse_one(c, timeout) for c in cands]
-    if any(v is None for v in vals): return None
-    for v in vals[1:]:
-        if not _mv().verify(vals[0], v, timeout_seconds=timeout, raise_on_error=True, float_rounding=FLOAT_ROUNDING): return None
-    return [vals[0]]
+    first = _parse_one(cands[0], _budget(deadline, timeout))
+    if first is None: return None
+    for c in cands[1:]:
+        v = _parse_one(c, _budget(deadline, timeout))
+        if v is None or not _same(first, v, _budget(deadline, timeout)): return None
+    return [first]
 
-def _math_equivalent_local(step: str, reference: str, timeout: int) -> bool | None:
+def _math_equivalent_local(step: str, reference: str, timeout: int, item_deadline: float = ITEM_DEADLINE) -> bool | None:
+    "The check in this process: every math-verify call at most `timeout` s, all of them together at most `item_deadline` s (+ < 1 s rounding)."
+    deadline = time.monotonic() + item_deadline
     try:
-        ref = _parse_full(reference, timeout, strict=True)
+        ref = _parse_full(reference, timeout, strict=True, deadline=deadline)
         if ref is None: return None
-        ans = _parse_full(step, timeout)
+        ans = _parse_full(step, timeout, deadline=deadline)
         if ans is None: return None
-        t0 = time.monotonic()
-        same = bool(_mv().verify(ref, ans, timeout_seconds=timeout, raise_on_error=True, float_rounding=FLOAT_ROUNDING))
+        t0, budget = time.monotonic(), _budget(deadline, timeout)
+        same = _same(ref, ans, budget)
         # without raise_on_error, math-verify would report a comparison that hit its timeout as False: belt and braces
-        return None if not same and time.monotonic() - t0 >= 0.9 * timeout else same
-    except Exception: return None   # sympy errors: cannot tell
+        return None if not same and time.monotonic() - t0 >= 0.9 * budget else same
+    except Exception: return None   # sympy errors, the item's deadline: cannot tell
     except BaseException as e:       # math-verify's TimeoutException derives from BaseException
         if type(e).__name__ == 'TimeoutException': return None
         raise
@@ -274,12 +359,12 @@ def _math_equivalent_local(step: str, reference: str, timeout: int) -> bool | No
 _WORKER, _WORKER_LOCK, _TAG = None, threading.Lock(), '@@rlvr_nb@@'
 
 def _serve() -> None:
-    "Worker loop: one JSON `[step, reference, timeout]` per stdin line, one tagged JSON verdict per stdout line."
+    "Worker loop: one JSON `[step, reference, timeout, item_deadline]` per stdin line, one tagged JSON verdict per stdout line."
     _mv().parse('$1$')                                      # import sympy & co before the first item's clock starts
     print(_TAG + 'null', flush=True)
     for line in sys.stdin:
-        step, ref, timeout = json.loads(line)
-        print(_TAG + json.dumps(_math_equivalent_local(step, ref, timeout)), flush=True)
+        step, ref, timeout, item_deadline = json.loads(line)
+        print(_TAG + json.dumps(_math_equivalent_local(step, ref, timeout, item_deadline)), flush=True)
 
 def _kill_worker() -> None:
     global _WORKER
@@ -312,41 +397,47 @@ atexit.register(_kill_worker)
 
 def _in_main_thread() -> bool: return threading.current_thread() is threading.main_thread()
 
-def _run_guarded(items: list[tuple[str, str]], timeout: int, margin: float) -> list[bool | None]:
-    "`_math_equivalent_local` over `items` in the worker process, each at most `timeout + margin` s; kill on expiry."
+def _run_guarded(items: list[tuple[str, str]], timeout: int, margin: float, item_deadline: float = ITEM_DEADLINE) -> list[bool | None]:
+    "`_math_equivalent_local` over `items` in the worker process, each item at most `item_deadline + margin` s; kill on expiry."
     out: list = [None] * len(items)
     with _WORKER_LOCK:
         for i, (step, ref) in enumerate(items):
             try:
                 proc = _worker()
-                proc.stdin.write(json.dumps([step, ref, timeout]) + '\n'); proc.stdin.flush()
-                out[i] = _read_reply(proc, timeout + margin)
+                proc.stdin.write(json.dumps([step, ref, timeout, item_deadline]) + '\n'); proc.stdin.flush()
+                out[i] = _read_reply(proc, item_deadline + margin)
             except Exception:                                 # timed out or died: this item is None, start afresh
                 _kill_worker()
     return out
 
 # %% ../nbs/02_verify.ipynb #f47568b7
-def math_equivalent_many(responses: Sequence[Any], references: Sequence[Any], *, timeout: int = 3,
-                         margin: float = 2.0, isolate: bool | None = None) -> list[bool | None]:
+def math_equivalent_many(responses: Sequence[Any], references: Sequence[Any], *, timeout: int = 3, margin: float = 2.0,
+                         isolate: bool | None = None, item_deadline: float = ITEM_DEADLINE) -> list[bool | None]:
     """`math_equivalent` over pairs. Off the main thread (or with `isolate=True`) the batch goes through the killable
-    worker process; in the main thread (by default) math-verify runs in-process with its own signal timeouts."""
+    worker process; in the main thread (by default) math-verify runs in-process with its own signal timeouts.
+    Each item takes at most `item_deadline` s (+ < 1 s: math-verify's timeouts are whole seconds) in the main thread
+    and at most `item_deadline + margin` s in the worker; an item past its deadline is None."""
     if len(responses) != len(references): raise ValueError(f"{len(responses)} responses but {len(references)} references")
-    timeout = max(1, int(timeout))
+    timeout, item_deadline = max(1, int(timeout)), float(item_deadline)
+    if not 0 < item_deadline < math.inf: raise ValueError(f"item_deadline must be a finite number of seconds > 0, not {item_deadline}")
     items = [(final_step(r), x if isinstance(x, str) else '') for r, x in zip(responses, references)]
     out: list = [None] * len(items)
     live = [i for i, (s, x) in enumerate(items) if s and x.strip() and answer_candidates(s) and answer_candidates(x, strict=True)]
     if not isolate and _in_main_thread():
-        for i in live: out[i] = _math_equivalent_local(*items[i], timeout)
+        for i in live: out[i] = _math_equivalent_local(*items[i], timeout, item_deadline)
     elif live:
-        for i, v in zip(live, _run_guarded([items[i] for i in live], timeout, margin)): out[i] = v
+        for i, v in zip(live, _run_guarded([items[i] for i in live], timeout, margin, item_deadline)): out[i] = v
     return out
 
-def math_equivalent(response: Any, reference: Any, *, timeout: int = 3, margin: float = 2.0, isolate: bool | None = None) -> bool | None:
+def math_equivalent(response: Any, reference: Any, *, timeout: int = 3, margin: float = 2.0, isolate: bool | None = None,
+                    item_deadline: float = ITEM_DEADLINE) -> bool | None:
     """Whether the final step of `response` states one value that math-verify proves equal to `reference`.
 
-    None when either side is not a full parse (see `answer_candidates`) or cannot be parsed, or the check timed out;
-    `timeout` (s) bounds each math-verify call, `margin` (s) is added for the process pool off the main thread."""
-    return math_equivalent_many([response], [reference], timeout=timeout, margin=margin, isolate=isolate)[0]
+    None when either side is not a full parse (see `answer_candidates`) or cannot be parsed, or the check ran out of time.
+    `timeout` (s, whole) bounds each math-verify call; `item_deadline` (s) bounds the whole item (reference, answer,
+    comparison): at most `item_deadline` + < 1 s in the main thread, `item_deadline + margin` in the worker process
+    used off the main thread (killed on expiry)."""
+    return math_equivalent_many([response], [reference], timeout=timeout, margin=margin, isolate=isolate, item_deadline=item_deadline)[0]
 
 # %% ../nbs/02_verify.ipynb #e553f439
 RULE_KINDS = ('contains', 'jaccard', 'math')
@@ -359,17 +450,19 @@ def _score_verdict(x: Any, threshold: float) -> Verdict:
 
 class RuleVerifier(Verifier):
     "A rule as a `Verifier`: `kind` is 'contains', 'jaccard', 'math' or a callable `f(response, reference)`."
-    def __init__(self, kind: str | Callable = 'contains', *, threshold: float = 0.5, timeout: int = 3, isolate: bool | None = None):
+    def __init__(self, kind: str | Callable = 'contains', *, threshold: float = 0.5, timeout: int = 3, isolate: bool | None = None,
+                 item_deadline: float = ITEM_DEADLINE):
         if not callable(kind) and kind not in RULE_KINDS:
             raise ValueError(f"kind must be one of {RULE_KINDS} or a callable, not {kind!r}")
-        self.kind, self.threshold, self.timeout, self.isolate = kind, float(threshold), timeout, isolate
+        self.kind, self.threshold, self.timeout, self.isolate, self.item_deadline = kind, float(threshold), timeout, isolate, item_deadline
         self.name = kind if isinstance(kind, str) else getattr(kind, '__name__', 'rule')
 
     def judge(self, questions: Sequence[str], responses: Sequence[Any], references: Sequence[str]) -> list[Verdict]:
         check_triples(questions, responses, references)
         if self.kind == 'math':
             return [_score_verdict(v, self.threshold)
-                    for v in math_equivalent_many(responses, references, timeout=self.timeout, isolate=self.isolate)]
+                    for v in math_equivalent_many(responses, references, timeout=self.timeout, isolate=self.isolate,
+                                                          item_deadline=self.item_deadline)]
         fn = {'contains': lambda r, x: contains_reference(r, x) == 1.0, 'jaccard': jaccard_reward}.get(self.kind, self.kind)
         out = []
         for r, x in zip(responses, references):
