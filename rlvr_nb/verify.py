@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_verify.ipynb #18915ba8
 from __future__ import annotations
-import atexit, json, math, re, select, subprocess, sys, threading, time
+import atexit, contextlib, contextvars, json, math, re, select, subprocess, sys, threading, time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -12,8 +12,9 @@ from .data import DataError, final_step
 
 # %% auto #0
 __all__ = ['REWARD_KINDS', 'KNOWN_UNITS', 'MAX_MATH_CHARS', 'MAX_NESTING', 'FLOAT_ROUNDING', 'ITEM_DEADLINE', 'RULE_KINDS',
-           'Verdict', 'check_triples', 'Verifier', 'contains_reference', 'jaccard_reward', 'answer_candidates',
-           'math_equivalent_many', 'math_equivalent', 'RuleVerifier']
+           'Verdict', 'check_triples', 'Verifier', 'JudgeDeadline', 'judge_deadline', 'current_deadline',
+           'contains_reference', 'jaccard_reward', 'answer_candidates', 'math_equivalent_many', 'math_equivalent',
+           'RuleVerifier']
 
 # %% ../nbs/02_verify.ipynb #4b9809b0
 REWARD_KINDS = ('binary', 'soft', 'soft_normalized')
@@ -73,6 +74,41 @@ class Verifier:
         if kind not in REWARD_KINDS: raise ValueError(f"kind must be one of {REWARD_KINDS}, not {kind!r}")
         return [v.reward(kind) for v in self.judge(questions, responses, references)]
     def __repr__(self): return f"{type(self).__name__}({self.name!r})"
+
+# %% ../nbs/02_verify.ipynb #78053ac8
+class JudgeDeadline:
+    "The time budget of one batch: `left()` seconds remain; verifiers count the items they could not judge in time with `skip`."
+    def __init__(self, end: float | None, parent: 'JudgeDeadline | None' = None):
+        self.end, self.parent, self.unjudged = end, parent, 0
+    def left(self) -> float:
+        "Seconds left (`inf` without a limit)."
+        return math.inf if self.end is None else self.end - time.monotonic()
+    @property
+    def expired(self) -> bool: return self.left() <= 0
+    def skip(self, n: int = 1) -> None:
+        "Count `n` items left unjudged because the time ran out (here and in every enclosing deadline)."
+        d = self
+        while d is not None: d.unjudged += n; d = d.parent
+    def __repr__(self): return f"JudgeDeadline(left={self.left():.3g}s, unjudged={self.unjudged})"
+
+_DEADLINE: contextvars.ContextVar = contextvars.ContextVar('rlvr_nb_judge_deadline', default=None)
+
+@contextlib.contextmanager
+def judge_deadline(seconds: float | None):
+    "Judge within `seconds` (None: no limit of its own; nested: the sooner end wins). Yields the `JudgeDeadline`."
+    if seconds is not None and not (isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and 0 <= seconds < math.inf):
+        raise ValueError(f"seconds must be a finite number >= 0 or None, not {seconds!r}")
+    outer = _DEADLINE.get()
+    end = None if seconds is None else time.monotonic() + seconds
+    if outer is not None and outer.end is not None and (end is None or outer.end < end): end = outer.end
+    d = JudgeDeadline(end, outer)
+    token = _DEADLINE.set(d)
+    try: yield d
+    finally: _DEADLINE.reset(token)
+
+def current_deadline() -> JudgeDeadline | None:
+    "The innermost active `judge_deadline`, or None."
+    return _DEADLINE.get()
 
 # %% ../nbs/02_verify.ipynb #92cfc2fe
 def _norm_ws(s: str) -> str: return re.sub(r'\s+', ' ', s).strip()
@@ -397,15 +433,21 @@ atexit.register(_kill_worker)
 
 def _in_main_thread() -> bool: return threading.current_thread() is threading.main_thread()
 
-def _run_guarded(items: list[tuple[str, str]], timeout: int, margin: float, item_deadline: float = ITEM_DEADLINE) -> list[bool | None]:
+def _item_budget(item_deadline: float, deadline: JudgeDeadline | None) -> float:
+    "The time the next item may take: its own deadline, or what is left of the batch's when that is sooner."
+    return item_deadline if deadline is None else min(item_deadline, deadline.left())
+
+def _run_guarded(items: list[tuple[str, str]], timeout: int, margin: float, item_deadline: float = ITEM_DEADLINE,
+                 deadline: JudgeDeadline | None = None) -> list[bool | None]:
     "`_math_equivalent_local` over `items` in the worker process, each item at most `item_deadline + margin` s; kill on expiry."
     out: list = [None] * len(items)
     with _WORKER_LOCK:
         for i, (step, ref) in enumerate(items):
+            if (budget := _item_budget(item_deadline, deadline)) <= 0: deadline.skip(len(items) - i); break
             try:
                 proc = _worker()
-                proc.stdin.write(json.dumps([step, ref, timeout, item_deadline]) + '\n'); proc.stdin.flush()
-                out[i] = _read_reply(proc, item_deadline + margin)
+                proc.stdin.write(json.dumps([step, ref, timeout, budget]) + '\n'); proc.stdin.flush()
+                out[i] = _read_reply(proc, budget + margin)
             except Exception:                                 # timed out or died: this item is None, start afresh
                 _kill_worker()
     return out
@@ -416,17 +458,21 @@ def math_equivalent_many(responses: Sequence[Any], references: Sequence[Any], *,
     """`math_equivalent` over pairs. Off the main thread (or with `isolate=True`) the batch goes through the killable
     worker process; in the main thread (by default) math-verify runs in-process with its own signal timeouts.
     Each item takes at most `item_deadline` s (+ < 1 s: math-verify's timeouts are whole seconds) in the main thread
-    and at most `item_deadline + margin` s in the worker; an item past its deadline is None."""
+    and at most `item_deadline + margin` s in the worker; an item past its deadline is None. Inside `judge_deadline`,
+    items are left unjudged (None, counted) once the batch's time is up, and each gets at most the time left."""
     if len(responses) != len(references): raise ValueError(f"{len(responses)} responses but {len(references)} references")
     timeout, item_deadline = max(1, int(timeout)), float(item_deadline)
     if not 0 < item_deadline < math.inf: raise ValueError(f"item_deadline must be a finite number of seconds > 0, not {item_deadline}")
     items = [(final_step(r), x if isinstance(x, str) else '') for r, x in zip(responses, references)]
     out: list = [None] * len(items)
     live = [i for i, (s, x) in enumerate(items) if s and x.strip() and answer_candidates(s) and answer_candidates(x, strict=True)]
+    d = current_deadline()                                  # a batch deadline (`judge_deadline`): stop between items
     if not isolate and _in_main_thread():
-        for i in live: out[i] = _math_equivalent_local(*items[i], timeout, item_deadline)
+        for k, i in enumerate(live):
+            if (budget := _item_budget(item_deadline, d)) <= 0: d.skip(len(live) - k); break
+            out[i] = _math_equivalent_local(*items[i], timeout, budget)
     elif live:
-        for i, v in zip(live, _run_guarded([items[i] for i in live], timeout, margin, item_deadline)): out[i] = v
+        for i, v in zip(live, _run_guarded([items[i] for i in live], timeout, margin, item_deadline, d)): out[i] = v
     return out
 
 def math_equivalent(response: Any, reference: Any, *, timeout: int = 3, margin: float = 2.0, isolate: bool | None = None,

@@ -101,7 +101,7 @@ _ordinary = st.text(st.characters(blacklist_categories=('Cs',)), max_size=80)
 @given(_ordinary, _ordinary, _ordinary)
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_ordinary_text_gets_todays_token_ids(tok, q, resp, ref):
-    from rlvr_nb.reward import _literal_ids, chat_token_ids, control_strings
+    from rlvr_nb.backends import _literal_ids, chat_token_ids, control_strings
     if not q.strip() or any(c in x for c in control_strings(tok) for x in (q, resp, ref)): return
     chat = judge_messages(q, resp, ref)
     assert chat_token_ids(tok, [chat])[0] == _old_ids(tok, chat)
@@ -113,7 +113,7 @@ _CTRL = ['<|im_start|>', '<|im_end|>', '<|endoftext|>', '<tool_call>', '<|fim_pa
 @given(st.lists(st.one_of(_ordinary, st.sampled_from(_CTRL)), min_size=1, max_size=8), st.sampled_from(['question', 'response', 'reference']))
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_control_strings_in_judged_text_stay_text(tok, parts, field):
-    from rlvr_nb.reward import chat_token_ids
+    from rlvr_nb.backends import chat_token_ids
     text = ' '.join(parts).replace('\n', ' ')
     args = {'question': 'What is 2 + 3?', 'response': 'Therefore, the answer is 5', 'reference': '5'}
     args[field] = (args[field] + ' ' + text) if field != 'response' else text
@@ -298,7 +298,8 @@ def test_reward_func_signature_columns_and_logging():
            completion_ids=None, question=['q'] * 3, reference=['5'] * 3,
            log_metric=lambda k, v: logged.__setitem__(k, v), log_extra=lambda k, v: extra.__setitem__(k, v), trainer_state=None)
     assert rw == [0.7, 1 - 0.8, 0.7] and all(type(x) is float for x in rw)
-    assert logged == {'counting_soft/parse_failure_rate': 0.0, 'counting_soft/mean_p_yes': pytest.approx((0.7 + 0.1 + 0.7) / 3)}
+    assert logged == {'counting_soft/parse_failure_rate': 0.0, 'counting_soft/mean_p_yes': pytest.approx((0.7 + 0.1 + 0.7) / 3),
+                      'counting_soft/unjudged_rate': 0.0}
     assert extra == {'counting_soft_verdict': ['YES', 'NO', 'YES']}
     with pytest.raises(DataError, match="no 'answer' column"):
         make_reward_func(m, reference_key='answer')(prompts=['p'], completions=['c'], question=['q'], reference=['r'])
@@ -386,7 +387,7 @@ def test_bad_questions_raise_naming_rows(tok, model):
 # ---------------------------------------------------------------------------------------------- other backends
 def test_from_pretrained_openai_builds_remote_judge():
     gv = GenerativeVerifier.from_pretrained('judge-model', backend='openai', base_url='http://127.0.0.1:9/v1', concurrency=2)
-    assert gv.backend == 'remote' and type(gv.model).__name__ == 'OpenAIJudge' and gv.model.model == 'judge-model'
+    assert gv.backend == 'openai' and type(gv.model).__name__ == 'OpenAIJudge' and gv.model.model == 'judge-model'
     assert hasattr(gv.model, 'averdicts')   # ajudge awaits it directly
     with pytest.raises(ValueError, match='base_url'): GenerativeVerifier.from_pretrained('judge-model', backend='openai')
 
@@ -398,8 +399,54 @@ def test_from_pretrained_vllm_matches_hf(calibrated):
     q, r, a = _triples(2, 3)
     q, r, a = q + ['What is 2 + 3?', 'Who wrote Hamlet?'], r + ['Therefore, the answer is 5', ''], a + ['5', 'Shakespeare']
     gv = GenerativeVerifier.from_pretrained(str(d), backend='vllm', sample=False, dtype='float32', max_model_len=2048, enforce_eager=True)
-    assert gv.backend == 'remote' and type(gv.model).__name__ == 'VLLMJudge'
+    assert gv.backend == 'vllm' and type(gv.model).__name__ == 'VLLMJudge'
     ref = GenerativeVerifier(model, tok, sample=False).judge(q, r, a)
     got = gv.judge(q, r, a)
     assert [v.label for v in got] == [v.label for v in ref] and got[-1] == Verdict('NO', 0.0, 1.0)
     for x, y in zip(got, ref): assert abs(x.p_yes - y.p_yes) < 1e-3 and abs(x.p_no - y.p_no) < 1e-3
+
+
+# ------------------------------------------------------------------------------------- time per batch
+def test_reward_func_batch_bound_on_adversarial_math():
+    from rlvr_nb.verify import RuleVerifier
+    import time
+    slow = lambda k: ', i.e. '.join('$' + '(' * 10 + f'{5 * j}/{j}' + ')' * 10 + '$' for j in range(k, k + 20))
+    for isolate in (False, True):
+        f = make_reward_func(RuleVerifier('math', isolate=isolate), kind='binary', batch_timeout=2.0)
+        f(prompts=['q'], completions=['The answer is 1'], question=['q'], reference=['1'])     # worker up first
+        comps = [slow(k) for k in range(1, 200, 25)] + ['The answer is 5'] * 3
+        logged = {}
+        t0 = time.monotonic()
+        rw = f(prompts=['q'] * len(comps), completions=comps, question=['q'] * len(comps), reference=['5'] * len(comps),
+               log_metric=logged.__setitem__)
+        dt = time.monotonic() - t0
+        assert dt < 2.0 + (1.0 if not isolate else 2.0) + 1.0, (isolate, dt)
+        assert all(isinstance(x, float) and x == 0.0 for x in rw)                  # nothing unread is rewarded
+        assert f.stats['unjudged'] >= 3 and logged[f'{f.__name__}/unjudged_rate'] > 0
+    with pytest.raises(ValueError): make_reward_func(RuleVerifier('math'), batch_timeout=0)
+    assert make_reward_func(RuleVerifier('math'), batch_timeout=None).batch_timeout is None
+
+def test_cascade_and_remote_judge_share_the_batch_deadline():
+    "A cascade whose judge is a slow remote server: the reward function's deadline reaches the HTTP requests."
+    import http.server, threading, time
+    from rlvr_nb.backends import OpenAIJudge
+    from rlvr_nb.verify import math_equivalent
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a): pass
+        def do_POST(self):
+            self.rfile.read(int(self.headers['content-length'])); time.sleep(0.3)
+            out = json.dumps({'choices': [{'message': {'content': 'YES'}, 'logprobs': {'content': [{'token': 'YES', 'logprob': -0.1, 'top_logprobs': []}]}}]}).encode()
+            self.send_response(200); self.send_header('content-length', str(len(out))); self.end_headers(); self.wfile.write(out)
+    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Slow); srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        judge = GenerativeVerifier(OpenAIJudge(f'http://127.0.0.1:{srv.server_address[1]}/v1', 'j', concurrency=1, sample=False))
+        f = make_reward_func(CascadeVerifier(math_equivalent, judge), kind='binary', batch_timeout=1.0)
+        comps = ['Therefore, the answer is 5'] + [f'Therefore, the answer is {w}' for w in ('five', 'a five', 'V', 'cinq', 'fünf', 'vijf', 'пять', 'cinco')]
+        t0 = time.monotonic(); rw = f(prompts=['q'] * 9, completions=comps, question=['q'] * 9, reference=['5'] * 9); dt = time.monotonic() - t0
+        assert rw[0] == 1.0 and dt < 1.0 + 1.0, dt                                  # the rule's YES; the judge cut at 1 s
+        assert 1 <= sum(rw[1:]) <= 4 and f.stats['unjudged'] == 8 - sum(rw[1:])
+        async def in_loop():                                                       # a running loop (Jupyter): the bound holds too
+            return f(prompts=['q'] * 9, completions=comps, question=['q'] * 9, reference=['5'] * 9)
+        t0 = time.monotonic(); asyncio.run(in_loop()); assert time.monotonic() - t0 < 2.0
+    finally: srv.shutdown()

@@ -284,3 +284,32 @@ def test_rule_verifier_bad_input():
     with pytest.raises(DataError, match=r"'question': rows \[0\]"): RuleVerifier('math').judge([None], ['a'], ['r'])
     with pytest.raises(DataError, match='differ in length'): RuleVerifier().judge(['q'], ['a', 'b'], ['r'])
     with pytest.raises(ValueError, match='kind must be one of'): RuleVerifier().rewards(['q'], ['a'], ['r'], kind='hard')
+
+
+# ------------------------------------------------------------------------------------------ batch deadline
+def _slow(k):
+    "An answer built to be slow: twenty equal candidates nested 10 deep (~0.4 s each for math-verify)."
+    return ', i.e. '.join('$' + '(' * 10 + f'{5 * j}/{j}' + ')' * 10 + '$' for j in range(k, k + 20))
+
+def test_judge_deadline_nesting_and_validation():
+    from rlvr_nb.verify import current_deadline, judge_deadline
+    assert current_deadline() is None
+    with judge_deadline(None) as free: assert free.left() == float('inf') and not free.expired
+    with judge_deadline(5) as outer:
+        with judge_deadline(60) as inner: assert inner.left() <= outer.left() + 1e-6   # the sooner end wins
+        with judge_deadline(0) as now: assert now.expired; now.skip(2)
+        assert current_deadline() is outer and outer.unjudged == 2
+    for bad in (-1, float('nan'), float('inf'), '3', True):
+        with pytest.raises(ValueError):
+            with judge_deadline(bad): pass
+
+@pytest.mark.parametrize('isolate', [False, True])
+def test_math_rule_batch_stops_at_the_deadline(isolate):
+    from rlvr_nb.verify import judge_deadline, math_equivalent_many
+    math_equivalent_many(['The answer is 1'], ['1'], isolate=isolate)             # the worker is up before the clock starts
+    batch = [_slow(k) for k in (1, 30, 60, 90, 120, 150)] + ['The answer is 5']
+    with judge_deadline(2.0) as d:
+        t0 = time.monotonic(); out = math_equivalent_many(batch, ['5'] * len(batch), isolate=isolate); dt = time.monotonic() - t0
+    assert out[-1] is None and d.unjudged >= 3 and True not in out
+    assert dt < 2.0 + (1.0 if not isolate else 2.0) + 1.0, dt                         # the bound, plus scheduling slack
+    assert math_equivalent_many(['The answer is 5'], ['5'], isolate=isolate) == [True]   # no deadline: judged as usual
