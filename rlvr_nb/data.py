@@ -4,11 +4,11 @@
 
 # %% ../nbs/00_data.ipynb #0af69deb
 from __future__ import annotations
-import csv, io, json, logging, math, os, re, zipfile
+import codecs, csv, io, itertools, json, logging, math, numbers, os, re, tempfile, warnings, zipfile
 from collections import Counter
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -19,9 +19,9 @@ def _datasets():
 
 # %% auto #0
 __all__ = ['log', 'POLICY_SYSTEM_PROMPT', 'FIELDS', 'SUBJECT_TO_FIELD', 'SUBJECT_NAMES', 'OPTION_REFERENCE_RULES',
-           'MMLU_TO_SUBJECT', 'MMLU_CATEGORIES', 'policy_messages', 'final_step', 'subject_name', 'field_of',
-           'DataError', 'OptionReferenceError', 'option_reference', 'mcq_to_freeform', 'mmlu_subject', 'is_mmlu_source',
-           'read_mmlu', 'load_rlvr_dataset', 'reference_kind']
+           'MMLU_TO_SUBJECT', 'MMLU_CATEGORIES', 'SCHEMA', 'policy_messages', 'final_step', 'subject_name', 'field_of',
+           'DataError', 'OptionReferenceError', 'DataWarning', 'option_reference', 'mcq_to_freeform', 'mmlu_subject',
+           'is_mmlu_source', 'read_mmlu', 'load_rlvr_dataset', 'reference_kind']
 
 # %% ../nbs/00_data.ipynb #a71178ef
 POLICY_SYSTEM_PROMPT = ('You are a chatbot who can solve problems. Please solve the following problem and give '
@@ -68,21 +68,27 @@ def field_of(subject: str | None) -> str:
 
 # %% ../nbs/00_data.ipynb #7288168b
 class DataError(ValueError):
-    "Bad input data; the message names the rows (0-based, as in the `Dataset`) and the field."
+    """Bad input data; the message names the rows (0-based, as in the `Dataset`; file lines are 1-based) and the field.
+    `.field` names the field at fault where one is ('question', 'options', 'answer'), else None."""
+    def __init__(self, msg: str = '', *, field: str | None = None):
+        super().__init__(msg); self.field = field
 
 class OptionReferenceError(DataError):
     "The correct option refers to other options ('All of the above', 'Both A and B'); `.rule` names the rule."
     def __init__(self, msg: str, rule: str):
-        super().__init__(msg); self.rule = rule
+        super().__init__(msg, field='answer'); self.rule = rule
 
-_LETTERS = 'ABCDEFGHIJ'
+class DataWarning(UserWarning):
+    "Suspicious but loadable data (duplicate ids); `warnings.simplefilter('error', DataWarning)` makes it refuse."
+
+_LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'
 OPTION_REFERENCE_RULES = ('all_of_the_above', 'none_of_the_above', 'neither', 'both', 'either', 'letter_combination')
 
 def option_reference(text: Any, letters: str = 'ABCD') -> tuple[str, list[str]] | None:
     "`(rule, named letters)` if option `text` refers to other options, else None (see the table above)."
     if not isinstance(text, str): return None
     t = re.sub(r'\s+', ' ', text).strip().rstrip('.').strip().lower()
-    L = f"[{letters.lower()}]"
+    L = f"[{letters.lower()}]" if letters else r"(?!)"      # no lettered options: no letter matches
     let = rf"\(?{L}\)?"
     named = lambda: [c.upper() for c in re.findall(rf"(?<![a-z]){L}(?![a-z])", t)]
     if re.search(r'\ball (?:of )?(?:the )?(?:above|below|these|those)\b|\ball of the (?:options|choices|answers)\b', t):
@@ -96,22 +102,38 @@ def option_reference(text: Any, letters: str = 'ABCD') -> tuple[str, list[str]] 
     if re.fullmatch(rf'(?:only )?{let}(?:\s*(?:,|and|&|or|,? and)\s*{let})+(?: only)?', t): return 'letter_combination', named()
     return None
 
+def _options(options: Any) -> dict:
+    "`options` (a list, or a mapping from letters/labels to texts) as a dict; anything else is a `DataError` (field 'options')."
+    if isinstance(options, Mapping):
+        if bad := [k for k in options if not isinstance(k, str)]:
+            raise DataError(f"the options are a mapping with non-string keys {bad[:5]}: use letters ('A': ...) or a list", field='options')
+        return dict(options)
+    if isinstance(options, (str, bytes)):
+        raise DataError(f"the options are a string ({options[:40]!r}), not a list of options", field='options')
+    if not isinstance(options, Sequence):
+        raise DataError(f"the options are {'missing' if options is None else 'of type ' + type(options).__name__}, not a list or a mapping", field='options')
+    if len(options) > len(_LETTERS):
+        raise DataError(f"{len(options)} options: more than the {len(_LETTERS)} letters A-Z", field='options')
+    return {_LETTERS[i]: o for i, o in enumerate(options)}
+
 def mcq_to_freeform(question: str, options: Sequence[str] | Mapping[str, str], answer: str | int, *, refs: str = 'drop') -> dict:
     """Drop the distractors: `{'question', 'reference'}` with the correct option's text as the reference.
 
     `refs` says what to do when the correct option refers to other options: 'drop' (raise `OptionReferenceError`),
-    'rewrite' (rebuild the reference from the options it names) or 'keep' (use the text as is)."""
+    'rewrite' (rebuild the reference from the options it names) or 'keep' (use the text as is). A list of options is
+    lettered A, B, ... (at most 26, A-Z); an `int` answer is an index, a `str` answer a letter or a key of the mapping.
+    Bad input raises a `DataError` whose `.field` is 'question', 'options' or 'answer'."""
     if refs not in ('drop', 'rewrite', 'keep'): raise ValueError(f"refs must be 'drop', 'rewrite' or 'keep', not {refs!r}")
-    if not isinstance(question, str) or not question.strip(): raise DataError("the question is missing, empty or not a string")
-    opts = dict(options) if isinstance(options, Mapping) else {_LETTERS[i]: o for i, o in enumerate(options)}
-    if isinstance(answer, bool) or not isinstance(answer, (int, str)): raise DataError(f"answer {answer!r} is not a letter or an index")
+    if not isinstance(question, str) or not question.strip(): raise DataError("the question is missing, empty or not a string", field='question')
+    opts = _options(options)
+    if isinstance(answer, bool) or not isinstance(answer, (int, str)): raise DataError(f"answer {answer!r} is not a letter or an index", field='answer')
     if isinstance(answer, int):
-        if not 0 <= answer < len(opts): raise DataError(f"answer {answer!r} is not one of the options {sorted(opts)}")
+        if not 0 <= answer < len(opts): raise DataError(f"answer {answer!r} is not one of the options (an index below {len(opts)})", field='answer')
         key = list(opts)[answer]
     else: key = answer.strip().upper()
-    if key not in opts: raise DataError(f"answer {answer!r} is not one of the options {sorted(opts)}")
+    if key not in opts: raise DataError(f"answer {answer!r} is not one of the options {list(opts)}", field='answer')
     ref = opts[key]
-    if not isinstance(ref, str) or not ref.strip(): raise DataError(f"option {key} (the answer) is empty or not a string")
+    if not isinstance(ref, str) or not ref.strip(): raise DataError(f"option {key} (the answer) is empty or not a string", field='options')
     ref = ref.strip()
     found = option_reference(ref, ''.join(k for k in opts if len(k) == 1 and k.isalpha()))
     if found and refs != 'keep':
@@ -157,6 +179,38 @@ def mmlu_subject(key: str) -> str:
     "The paper subject for an MMLU subject key (`'college_biology'` or 'college biology'); unknown → 'Unclassified'."
     return MMLU_TO_SUBJECT.get(str(key).strip().lower().replace(' ', '_'), 'Unclassified')
 
+# %% ../nbs/00_data.ipynb #a1f0c001
+_EOF = '\ue000end of file\ue000'       # a private-use sentinel line: a record that swallows it opened a quote never closed
+
+def _lines(data: bytes) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    "The physical lines of `data` as `(1-based line, text with its ending)`, and `(line, reason)` for those that are not UTF-8."
+    good, bad = [], []
+    for n, raw in enumerate(data.splitlines(keepends=True), 1):
+        try: t = raw.decode('utf-8')
+        except UnicodeDecodeError as e: bad.append((n, f"not valid UTF-8 (byte {raw[e.start]:#04x} at byte {e.start + 1} of the line)")); continue
+        good.append((n, t[1:] if n == 1 and t.startswith('\ufeff') else t))
+    return good, bad
+
+def _csv_records(lines: list[tuple[int, str]]) -> Iterator[tuple[int, list[str] | None, str, int]]:
+    """`(first line, fields, '', last line)` for each CSV record of `lines` (from `_lines`); `(first line, None, reason, first
+    line)` for a record opened by a quote that is never closed. Reading resumes on the next line: one stray quote costs one
+    line, not the rest of the file."""
+    k = 0
+    while k < len(lines):
+        reader = csv.reader(itertools.chain((t for _, t in lines[k:]), [_EOF]))
+        while True:
+            start = k + reader.line_num
+            try: rec = next(reader)
+            except StopIteration: return
+            except csv.Error as e:
+                why = (f"a quoted field starting here runs past {csv.field_size_limit()} characters (a quote that is never closed?)"
+                       if 'field limit' in str(e) else f"not readable as CSV ({e})"); break
+            if start >= len(lines): return                                    # the sentinel's own record: a clean end
+            if k + reader.line_num > len(lines): why = 'a quote opened here is never closed'; break
+            yield lines[start][0], rec, '', lines[k + reader.line_num - 1][0]
+        yield lines[start][0], None, why, lines[start][0]
+        k = start + 1
+
 # %% ../nbs/00_data.ipynb #2825ea0d
 _MMLU_FILE = re.compile(r'(?:^|/)(?:data/)?(?:(dev|val|test)/)?([a-z_]+)_(dev|val|test)\.csv$')
 
@@ -166,16 +220,16 @@ def _is_mmlu_csv(text: str) -> bool:
     except (StopIteration, csv.Error): return False
     return len(first) == 6 and first[5].strip().upper() in tuple('ABCD')
 
-def _mmlu_files(source: Path, split: str) -> list[tuple[str, str]]:
-    "`(name, text)` of every MMLU CSV of `split` in a zip, a folder, or one file."
+def _mmlu_files(source: Path, split: str) -> list[tuple[str, bytes]]:
+    "`(name, bytes)` of every MMLU CSV of `split` in a zip, a folder, or one file."
     if source.is_file() and source.suffix.lower() == '.zip':
         with zipfile.ZipFile(source) as z:
             names = sorted(n for n in z.namelist() if (m := _MMLU_FILE.search(n)) and m[3] == split)
-            return [(n, z.read(n).decode('utf-8')) for n in names]
+            return [(n, z.read(n)) for n in names]
     if source.is_dir():
         files = sorted(f for f in source.rglob(f'*_{split}.csv') if _MMLU_FILE.search(f.as_posix()))
-        return [(f.as_posix(), f.read_text(encoding='utf-8')) for f in files]
-    return [(source.as_posix(), source.read_text(encoding='utf-8'))]
+        return [(f.as_posix(), f.read_bytes()) for f in files]
+    return [(source.as_posix(), source.read_bytes())]
 
 def is_mmlu_source(source: Any) -> bool:
     "Whether `source` is an MMLU zip, folder or header-less subject CSV on disk."
@@ -190,17 +244,20 @@ def read_mmlu(source: str | Path, split: str = 'test', *, refs: str = 'drop', on
     """MMLU items of `split` as free-form records (`question`, `reference`, `subject`, `field`, `level`, `source`) and
     a `Counter`: 'kept', one count per option-reference rule (dropped, or rewritten with `refs='rewrite'`), 'bad'.
     Bad rows (not 6 fields, empty question or answer option, answer not A–D) raise a `DataError` naming them
-    (0-based over all files of the split, in file-name order) unless `on_bad='skip'`."""
+    (0-based over all files of the split, in file-name order), and so do unreadable lines (not UTF-8, a quote never
+    closed: by file line, 1-based), unless `on_bad='skip'`."""
     p = Path(source).expanduser()
     if not p.exists(): raise DataError(f"{source}: no such file or folder")
     files = _mmlu_files(p, split)
     if not files: raise DataError(f"{source}: no MMLU files for split {split!r} (data/{split}/<subject>_{split}.csv)")
     out, stats, bad = [], Counter(), []
-    for name, text in files:
+    for name, data in files:
         m = _MMLU_FILE.search(name)
         key = m[2] if m else Path(name).stem
-        for row in csv.reader(io.StringIO(text)):
+        lines, unreadable = _lines(data)
+        for n, row, why, _ in _csv_records(lines):
             i = stats.total()
+            if row is None: bad.append(f"line {n} ({name}): {why}"); stats['bad'] += 1; continue
             if len(row) != 6:
                 bad.append(f"row {i} ({name}): {len(row)} fields, expected 6 (question, A, B, C, D, answer)"); stats['bad'] += 1; continue
             try: rec = mcq_to_freeform(row[0], dict(zip('ABCD', row[1:5])), row[5], refs=refs)
@@ -210,6 +267,7 @@ def read_mmlu(source: str | Path, split: str = 'test', *, refs: str = 'drop', on
             else: stats['kept'] += 1
             subj = mmlu_subject(key)
             out.append({**rec, 'subject': subj, 'field': field_of(subj), 'level': '', 'source': f'mmlu/{key}'})
+        for n, why in unreadable: bad.append(f"line {n} ({name}): {why}"); stats['bad'] += 1
     if bad and on_bad == 'raise': raise DataError(f"{p.name}: {len(bad)} bad MMLU rows: " + '; '.join(bad[:5]) + (' ...' if len(bad) > 5 else ''))
     if bad: log.warning("%s: skipped %d bad MMLU rows: %s", p.name, len(bad), '; '.join(bad[:5]))
     return out, stats
@@ -219,6 +277,7 @@ _QUESTION_KEYS = ('question', 'problem', 'instruction', 'input')
 _REFERENCE_KEYS = ('reference', 'label', 'reference_answer', 'answer', 'final_answer', 'ground_truth', 'solution', 'output')
 _MESSAGE_KEYS = ('query', 'prompt', 'messages')
 _CHOICE_KEYS = ('choices', 'options')
+_ID_KEYS = ('id', 'unique_id', 'uid', 'question_id', 'qid', 'idx')
 _MATH_TOPICS = {'algebra', 'counting & probability', 'geometry', 'intermediate algebra', 'number theory', 'prealgebra',
                 'precalculus', 'math', 'mathematics'}
 _FORMAT_SUFFIX = re.compile(r"\s*Let's think step by step and output the final answer within \\boxed\{\}\.?\s*$")
@@ -237,7 +296,7 @@ def _detect_columns(names: Iterable[str]) -> dict:
     r = next((k for k in _REFERENCE_KEYS if k in names), None)
     if r is None and 'reward_model' in names: r = 'reward_model.ground_truth'
     s = next((k for k in ('subject', 'subject_id', 'category', 'domain', 'ability') if k in names), None)
-    return {'question': q, 'reference': r, 'subject': s}
+    return {'question': q, 'reference': r, 'subject': s, 'id': next((k for k in _ID_KEYS if k in names), None)}
 
 def _get(row: Mapping, key: str | None) -> Any:
     if key is None: return None
@@ -256,77 +315,220 @@ def _subject(value: Any) -> str:
     return v
 
 # %% ../nbs/00_data.ipynb #dcc24d6f
-def _read_source(source: Any, split: str, config: str | None = None) -> tuple[list[dict], str]:
+def _json_type(x: Any) -> str:
+    return {dict: 'an object', list: 'an array', str: 'a string', bool: 'a boolean'}.get(type(x), 'a number' if isinstance(x, (int, float)) else type(x).__name__)
+
+def _csv_problems(data: bytes) -> tuple[list[tuple[int, str]], int, list[str], list[tuple[int, int, list[str]]]]:
+    """`(bad, n_good, header, spans)`: `(line, reason)` for each CSV record that pandas refuses (not UTF-8, a quote never
+    closed, more fields than the header), the count of good data records, the header, and `(first line, last line, fields)`
+    of each good record. A bad header raises."""
+    lines, bad = _lines(data)
+    header, spans = None, []
+    for n, rec, why, last in _csv_records(lines):
+        if header is None:
+            if rec == []: continue                                           # blank lines before the header
+            if early := [b for b in bad if b[0] < n]: raise DataError(f"line {early[0][0]} (the header): {early[0][1]}")
+            if rec is None: raise DataError(f"line {n} (the header): {why}")
+            header = rec; continue
+        if rec is None: bad.append((n, why))
+        elif len(rec) > len(header): bad.append((n, f"{len(rec)} fields where the header has {len(header)}"))
+        elif rec: spans.append((n, last, rec))
+        if len(bad) > 1000: raise DataError(f"more than 1000 unreadable rows (line {bad[0][0]}: {bad[0][1]}; ...)")
+    if header is None and bad: raise DataError(f"line {bad[0][0]} (the header): {bad[0][1]}")
+    return sorted(bad), len(spans), header or [], spans
+
+_ARROW_CAST = re.compile(r"Failed to parse string: '(.*)' as a scalar of type (\w+)", re.S)
+
+def _csv_cast_problems(err: BaseException, header: list[str], spans: list) -> list[tuple[int, str]]:
+    """The records behind an Arrow cast error ("Failed to parse string: 'x' as a scalar of type int64": `datasets` reads a
+    CSV in chunks, and a chunk typed the column otherwise), as `(line, reason)`; a record over several lines is most likely
+    a stray quote that pairs with a later one."""
+    e, text = err, ''
+    while e is not None: text, e = text + f' {e}', e.__cause__ or e.__context__
+    if not (m := _ARROW_CAST.search(text)): return []
+    value, typ = m[1], m[2]
+    out = []
+    for first, last, rec in spans:
+        for j, v in enumerate(rec):
+            if v == value or v.strip() == value:
+                col = header[j] if j < len(header) else j
+                out.append((first, f"{value[:60]!r} in column {col!r} is not {typ} like the rest of the column"
+                            + (f" (lines {first}-{last} read as one row: a quote that is never closed?)" if last > first else '')))
+                break
+    return out[:1000]
+
+def _json_problems(data: bytes, suffix: str) -> tuple[str, list[tuple[int, str]], list[dict], bytes]:
+    """`(unit, bad, records, rest)`: JSON lines are checked one by one (unit 'line', 1-based); a JSON array (a `.json`
+    starting with '[') as a whole, then by item (unit 'index', 0-based). `bad`: `(line or index, reason)` of the records
+    that cannot be rows (not JSON, not UTF-8, JSON but neither an object nor null); `records`: the others ({} for null);
+    `rest`: `data` without the bad ones. A syntax error in a JSON array has no row to blame: it raises (line and column)."""
+    head = data.lstrip()
+    if suffix == '.json' and (head[:1] == b'[' or head.split(b'\n', 1)[0].strip() == b'{'):
+        try: text = data.decode('utf-8-sig')
+        except UnicodeDecodeError as e:
+            line, col = data.count(b'\n', 0, e.start) + 1, e.start - data.rfind(b'\n', 0, e.start)
+            raise DataError(f"not valid UTF-8 at line {line} column {col} (a JSON document cannot be read by row)") from None
+        try: items = json.loads(text)
+        except json.JSONDecodeError as e: raise DataError(f"not valid JSON at line {e.lineno} column {e.colno}: {e.msg} (a JSON document cannot be read by row)") from None
+        if not isinstance(items, list): raise DataError(f"the JSON document is {_json_type(items)}, not a list of records")
+        ok = [x is None or isinstance(x, dict) for x in items]
+        bad = [(i, f"{_json_type(x)}, not an object") for i, (x, o) in enumerate(zip(items, ok)) if not o]
+        kept = [x for x, o in zip(items, ok) if o]
+        return 'index', bad, [x or {} for x in kept], json.dumps(kept).encode()
+    lines, bad = _lines(data)
+    records = []
+    for n, t in lines:
+        if not t.strip(): continue
+        try: x = json.loads(t)
+        except json.JSONDecodeError as e: bad.append((n, f"not valid JSON (column {e.pos + 1}: {e.msg})")); continue
+        if x is None or isinstance(x, dict): records.append(x or {})
+        else: bad.append((n, f"{_json_type(x)}, not an object"))
+    drop = {n for n, _ in bad}
+    return 'line', sorted(bad), records, b''.join(r for n, r in enumerate(data.splitlines(keepends=True), 1) if n not in drop)
+
+def _opens_with_object(p: Path) -> bool:
+    """Whether the first JSON value of `p` (the first line of JSON Lines, the first item of an array) is an object, judged
+    by its first character. Only such files go to `datasets`: pyarrow crashes the process on JSON Lines opening with null."""
+    with open(p, 'rb') as f: head = f.read(1 << 20).removeprefix(codecs.BOM_UTF8).lstrip()
+    if head[:1] == b'[': head = head[1:].lstrip()
+    return head[:1] in (b'{', b']', b'')
+
+def _read_file(p: Path, kind: str, on_bad: str) -> tuple[list[dict], list[str]]:
+    """The rows of a local json/jsonl/parquet/csv file, read by `datasets`, and a note on what was skipped. Only when
+    `datasets` fails (or pandas took a CSV's extra field for an index, or a JSON file does not open with an object) is the
+    file read again line by line with the stdlib, to name the unreadable rows; `on_bad='skip'` drops them and `datasets`
+    reads the rest, as if they had never been there."""
     ds = _datasets()
-    if isinstance(source, ds.Dataset): return source.to_list(), (source.info.dataset_name or 'dataset')
-    if isinstance(source, ds.DatasetDict): return source[split].to_list(), 'dataset'
+    load = lambda f: ds.load_dataset(kind, data_files=str(f), split='train').to_list()
+    rows = err = None
+    if kind != 'json' or _opens_with_object(p):
+        try:
+            rows = load(p)
+            if not (kind == 'csv' and rows and '__index_level_0__' in rows[0]): return rows, []
+        except Exception as e: err = e
+    data = p.read_bytes()
+    if not data.strip(): raise DataError(f"{p}: empty file") from err
+    cannot = lambda: DataError(f"{p}: cannot read as {kind}: {type(err).__name__}: {err}")
+    if kind == 'parquet': raise cannot() from err
+    try:
+        if kind == 'csv':
+            unit, records, (bad, n_good, header, spans) = 'line', None, _csv_problems(data)
+            if not bad and err is not None: bad = _csv_cast_problems(err, header, spans)
+        else: unit, bad, records, rest = _json_problems(data, p.suffix.lower()); n_good = len(records)
+    except DataError as e: raise DataError(f"{p}: {e}") from err
+    if not bad:
+        if records is not None: return records, []          # valid JSON that `datasets` failed on or was not given: the stdlib's rows
+        if err is None: return rows, []
+        if n_good == 0: return [], []                       # a header and no rows
+        raise cannot() from err
+    where = [f"{unit} {n}: {why}" for n, why in bad]
+    note = f"{len(bad)} unreadable row{'s' if len(bad) > 1 else ''} ({'; '.join(where[:20])}{' ...' if len(where) > 20 else ''})"
+    if on_bad == 'raise': raise DataError(f"{p}: {note}") from err
+    if n_good == 0: return [], [note]
+    if kind == 'csv':
+        ends = {f: l for f, l, _ in spans}
+        drop = {m for n, _ in bad for m in range(n, ends.get(n, n) + 1)}       # a record over several lines goes whole
+        rest = b''.join(r for n, r in enumerate(data.splitlines(keepends=True), 1) if n not in drop)
+    with tempfile.TemporaryDirectory() as d:
+        q = Path(d) / p.name
+        q.write_bytes(rest)
+        if kind == 'json' and not _opens_with_object(q): return records, [note]
+        try: return load(q), [note]
+        except Exception as e2:
+            if records is not None: return records, [note]
+            raise DataError(f"{p}: cannot read as {kind} even without the {note}: {type(e2).__name__}: {e2}") from e2
+
+def _read_source(source: Any, split: str, config: str | None = None, on_bad: str = 'raise') -> tuple[list[dict], str, list[str]]:
+    "`(rows, name, notes)`: the rows of `source`, a name for messages, and notes on the unreadable rows skipped."
+    ds = _datasets()
+    if isinstance(source, ds.Dataset): return source.to_list(), (source.info.dataset_name or 'dataset'), []
+    if isinstance(source, ds.DatasetDict): return source[split].to_list(), 'dataset', []
     if isinstance(source, (list, tuple)):
         bad = [i for i, r in enumerate(source) if not isinstance(r, Mapping)]
         if bad: raise DataError(f"rows {bad[:20]} are not dicts")
-        return [dict(r) for r in source], 'records'
+        return [dict(r) for r in source], 'records', []
     if isinstance(source, (str, Path)):
         p = Path(source).expanduser()
         if p.exists():
             if p.is_dir() or p.suffix.lower() == '.zip':
-                if is_mmlu_source(p): return [], p.name              # handled by read_mmlu in load_rlvr_dataset
+                if is_mmlu_source(p): return [], p.name, []          # handled by read_mmlu in load_rlvr_dataset
                 raise DataError(f"{p}: a folder or zip that holds no MMLU data/<split>/<subject>_<split>.csv files")
             kind = {'.json': 'json', '.jsonl': 'json', '.parquet': 'parquet', '.csv': 'csv'}.get(p.suffix.lower())
             if kind is None: raise DataError(f"{p}: unknown file type {p.suffix!r} (json, jsonl, parquet, csv, or an MMLU zip/folder)")
-            try: return ds.load_dataset(kind, data_files=str(p), split='train').to_list(), p.name
-            except Exception as e: raise DataError(f"{p}: cannot read as {kind}: {type(e).__name__}: {e}") from e
+            rows, notes = _read_file(p, kind, on_bad)
+            return rows, p.name, notes
         if re.fullmatch(r'[\w.-]+/[\w.-]+', str(source)):  # a hub id
             if config is None and str(source) == 'cais/mmlu': config = 'all'
-            return ds.load_dataset(str(source), config, split=split).to_list(), str(source)
+            return ds.load_dataset(str(source), config, split=split).to_list(), str(source), []
         raise DataError(f"{source!r} is neither an existing file nor a hub id")
     raise DataError(f"cannot load a dataset from {type(source).__name__}")
 
 def _bad_text(v: Any) -> bool: return not isinstance(v, str) or not v.strip()
 
-def _mcq_rows(rows: list[dict], name: str, refs: str) -> tuple[list[dict], dict, Counter]:
-    "Multiple-choice rows (`choices`/`options` + `answer`) → free-form rows; bad rows by field; option-reference counts."
-    out, bad, stats = [], {'question': [], 'reference': []}, Counter()
+def _mcq_rows(rows: list[dict], name: str, refs: str) -> tuple[list[dict], list[int], dict, Counter]:
+    """Multiple-choice rows (`choices`/`options` + `answer`) → free-form rows; the rows with a bad question; `{column:
+    [(row, reason)]}` for the rows with bad options or answer; option-reference counts."""
+    out, bad_q, bad, stats = [], [], {}, Counter()
     ck = next(k for k in _CHOICE_KEYS if k in rows[0])
     for i, row in enumerate(rows):
-        try: rec = mcq_to_freeform(row.get('question'), row.get(ck) or [], row.get('answer'), refs=refs)
+        try: rec = mcq_to_freeform(row.get('question'), row.get(ck), row.get('answer'), refs=refs)
         except OptionReferenceError as e: stats[e.rule] += 1; continue
-        except (DataError, TypeError, AttributeError) as e:
-            bad['question' if _bad_text(row.get('question')) else 'reference'].append(i); continue
+        except DataError as e:
+            if e.field == 'question': bad_q.append(i)
+            else: bad.setdefault(ck if e.field == 'options' else 'answer', []).append((i, str(e)))
+            continue
         stats['kept'] += 1
         out.append({**row, **rec, '_row': i})
-    return out, bad, stats
+    return out, bad_q, bad, stats
 
 # %% ../nbs/00_data.ipynb #14acc663
+SCHEMA = ('prompt', 'question', 'reference', 'subject', 'field', 'level', 'source')
+
+def _schema_features():
+    "The features of a loaded dataset (what `Dataset.from_list` infers), for an empty one."
+    ds = _datasets()
+    return ds.Features({'prompt': [{'role': ds.Value('string'), 'content': ds.Value('string')}], **{k: ds.Value('string') for k in SCHEMA[1:]}})
+
+def _hashable(v: Any) -> Any:
+    try: hash(v); return v
+    except TypeError: return repr(v)
+
 def load_rlvr_dataset(source: Any, split: str = 'train', *, on_bad: str = 'raise', limit: int | None = None,
                       columns: Mapping[str, str] | None = None, system_prompt: str = POLICY_SYSTEM_PROMPT,
                       refs: str = 'drop', config: str | None = None) -> 'datasets.Dataset':
     """Load `source` into the RLVR schema (`prompt`, `question`, `reference`, `subject`, `field`, `level`, `source`).
 
-    `on_bad`: 'raise' (a `DataError` naming the 0-based rows and the field) or 'skip' (drop and log the count);
+    `on_bad`: 'raise' (a `DataError` naming the rows and the field: 0-based rows, 1-based lines of an unreadable file) or
+    'skip' (drop and log the count); `limit`: at most this many rows (0: an empty dataset with the schema; None: all);
     `refs`: what to do with multiple-choice items whose answer refers to other options ('drop', 'rewrite', 'keep');
     `config`: the hub configuration (`cais/mmlu` defaults to 'all'). An MMLU zip or folder has the splits 'dev', 'val'
-    and 'test' and refuses any other (no silent train/test overlap); a single subject file is read whatever `split`."""
+    and 'test' and refuses any other (no silent train/test overlap); a single subject file is read whatever `split`.
+    Rows that share an id (`id`, `unique_id`, ... or `columns={'id': ...}`) are kept, with a `DataWarning`."""
     if on_bad not in ('raise', 'skip'): raise ValueError(f"on_bad must be 'raise' or 'skip', not {on_bad!r}")
     if refs not in ('drop', 'rewrite', 'keep'): raise ValueError(f"refs must be 'drop', 'rewrite' or 'keep', not {refs!r}")
-    stats = Counter()
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, numbers.Integral) or limit < 0):
+        raise ValueError(f"limit must be None (all rows) or an int >= 0, not {limit!r}")
+    stats, notes = Counter(), []
     if is_mmlu_source(source):
         one_file = Path(source).expanduser().suffix.lower() == '.csv'      # a subject file names its split itself
         if not one_file and split not in ('dev', 'val', 'test'):
             raise DataError(f"{Path(source).name}: MMLU has the splits 'dev', 'val' and 'test', not {split!r}: pass split=")
         rows, stats = read_mmlu(source, split, refs=refs, on_bad=on_bad)
         name = Path(source).name
-    else: rows, name = _read_source(source, split, config)
-    if not rows: raise DataError(f"{name}: no rows")
-    bad, labels = {'question': [], 'reference': []}, {}
+    else: rows, name, notes = _read_source(source, split, config, on_bad)
+    if not rows: raise DataError(f"{name}: no usable rows (skipped {'; '.join(notes)})" if notes else f"{name}: no rows")
+    bad, labels, mcq_bad = {'question': [], 'reference': []}, {}, {}
     if not columns and any(k in rows[0] for k in _CHOICE_KEYS) and 'answer' in rows[0]:
         labels = {'question': 'question', 'reference': next(k for k in _CHOICE_KEYS if k in rows[0]) + '/answer'}
-        rows, bad, stats = _mcq_rows(rows, name, refs)
-        if not rows and not any(bad.values()): raise DataError(f"{name}: every item refers to other options: {dict(stats)}")
+        rows, bad['question'], mcq_bad, stats = _mcq_rows(rows, name, refs)
+        if not rows and not bad['question'] and not mcq_bad: raise DataError(f"{name}: every item refers to other options: {dict(stats)}")
     if stats and any(k != 'kept' for k in stats): log.info("%s: option references: %s", name, dict(stats))
     cols = {**_detect_columns(rows[0].keys() if rows else ()), **(columns or {})}
     for k in ('question', 'reference'):
         if rows and cols.get(k) is None: raise DataError(f"{name}: no {k} column found among {sorted(rows[0])}; pass columns={{'{k}': ...}}")
-    out = []
+    out, ids = [], []
     for j, row in enumerate(rows):
+        if limit is not None and len(out) >= limit: break
         i = row.get('_row', j)
         q, ref = _get(row, cols['question']), _get(row, cols['reference'])
         if cols['question'] in _MESSAGE_KEYS: q = _last_user_turn(q)
@@ -340,12 +542,18 @@ def load_rlvr_dataset(source: Any, split: str = 'train', *, on_bad: str = 'raise
         lvl = row.get('level')
         out.append({'prompt': policy_messages(q, system_prompt), 'question': q, 'reference': ref.strip(),
                     'subject': subj, 'field': fld, 'level': '' if lvl is None else str(lvl), 'source': str(row.get('source') or name)})
-        if limit is not None and len(out) >= limit: break
-    msgs = [f"{len(ix)} rows with a missing, empty, whitespace-only or non-string '{k}' ({labels.get(k) or cols.get(k)!r}): rows {sorted(ix)[:20]}{' ...' if len(ix) > 20 else ''}"
-            for k, ix in bad.items() if ix]
+        if cols.get('id') is not None: ids.append(_get(row, cols['id']))
+    msgs = notes + [f"{len(ix)} rows with a missing, empty, whitespace-only or non-string '{k}' ({labels.get(k) or cols.get(k)!r}): rows {sorted(ix)[:20]}{' ...' if len(ix) > 20 else ''}"
+                    for k, ix in bad.items() if ix]
+    msgs += [f"{len(v)} rows with a bad '{k}': rows {[i for i, _ in v][:20]}{' ...' if len(v) > 20 else ''} "
+             f"({'; '.join(f'row {i}: {why}' for i, why in v[:5])}{' ...' if len(v) > 5 else ''})" for k, v in mcq_bad.items()]
     if msgs and on_bad == 'raise': raise DataError(f"{name}: " + '; '.join(msgs))
     if msgs: log.warning("%s: skipped %s", name, '; '.join(msgs))
+    if limit == 0: return _datasets().Dataset.from_dict({k: [] for k in SCHEMA}, features=_schema_features())
     if not out: raise DataError(f"{name}: no usable rows")
+    if dup := {v: c for v, c in Counter(_hashable(v) for v in ids if v is not None).items() if c > 1}:
+        warnings.warn(f"{name}: {len(dup)} {'id occurs' if len(dup) == 1 else 'ids occur'} more than once in '{cols['id']}' ({sum(dup.values())} rows; e.g. "
+                      f"{', '.join(repr(v) for v in list(dup)[:5])}): all rows are kept", DataWarning, stacklevel=2)
     return _datasets().Dataset.from_list(out)
 
 # %% ../nbs/00_data.ipynb #0edefeb7
