@@ -14,11 +14,11 @@ import torch
 
 from .backends import HFJudge, JudgeBackend, OpenAIJudge, VLLMJudge
 from .data import DataError, final_step
-from .verify import REWARD_KINDS, Verdict, Verifier, check_triples, judge_deadline
+from .verify import REWARD_KINDS, Verdict, Verifier, answered, check_triples, judge_deadline
 
 # %% auto #0
-__all__ = ['JUDGE_SYSTEM_PROMPT', 'JUDGE_TEMPLATE', 'JUDGE_MAX_CHARS', 'REWARD_BATCH_TIMEOUT', 'fit_fields', 'judge_messages',
-           'answered', 'GenerativeVerifier', 'CascadeVerifier', 'completion_text', 'make_reward_func',
+__all__ = ['JUDGE_SYSTEM_PROMPT', 'JUDGE_TEMPLATE', 'JUDGE_MAX_CHARS', 'fit_fields', 'REWARD_BATCH_TIMEOUT', 'truncate_fields',
+           'judge_messages', 'GenerativeVerifier', 'CascadeVerifier', 'completion_text', 'make_reward_func',
            'make_async_reward_func', 'zscore_rewards', 'Verdict']
 
 # %% ../nbs/03_reward.ipynb #345bffd3
@@ -45,7 +45,7 @@ def _cut_head(s: str, n: int) -> str:
     if n <= len(_CUT): return s[len(s) - max(n, 0):] if n > 0 else ''
     return _CUT.lstrip() + s[len(s) - (n - len(_CUT.lstrip())):]
 
-def fit_fields(question: str, step: str, reference: str, max_chars: int = JUDGE_MAX_CHARS) -> tuple[str, str, str]:
+def truncate_fields(question: str, step: str, reference: str, max_chars: int = JUDGE_MAX_CHARS) -> tuple[str, str, str]:
     "Shorten (question, final step, reference) to at most `max_chars` characters together (see the rule above)."
     if len(question) + len(step) + len(reference) <= max_chars: return question, step, reference
     floor = max_chars // 4
@@ -54,21 +54,18 @@ def fit_fields(question: str, step: str, reference: str, max_chars: int = JUDGE_
     reference = _cut_middle(reference, max_chars - len(question) - len(step))
     return question, step, reference
 
+fit_fields = truncate_fields   # the old name, kept for one release
+
 def judge_messages(question: str, response: Any, reference: str, *, max_chars: int = JUDGE_MAX_CHARS) -> list[dict]:
     "The judge chat `[system, user]` for one triple; the response is replaced by its final step."
     for name, v in (('question', question), ('reference', reference)):
         if not isinstance(v, str): raise DataError(f"judge_messages: {name} must be a string, not {type(v).__name__}")
-    q, s, r = fit_fields(_clean(question), _clean(final_step(response)), _clean(reference), max_chars)
+    q, s, r = truncate_fields(_clean(question), _clean(final_step(response)), _clean(reference), max_chars)
     vals = {'question': q, 'response': s, 'reference': r}
     user = _SLOTS.sub(lambda m: vals[m.group(1)], JUDGE_TEMPLATE)
     return [{'role': 'system', 'content': JUDGE_SYSTEM_PROMPT}, {'role': 'user', 'content': user}]
 
 # %% ../nbs/03_reward.ipynb #b64f454b
-def answered(responses: Sequence[Any]) -> tuple[list[int], list[Verdict]]:
-    "Rows whose response has a final step, and the verdicts of all rows with `Verdict('NO', 0, 1)` for the others (they score 0 unjudged)."
-    live = [i for i, r in enumerate(responses) if final_step(r)]
-    return live, [Verdict('NO', 0.0, 1.0)] * len(responses)
-
 class GenerativeVerifier(Verifier):
     "A generative judge over any backend: the first token of its answer to the paper's judge prompt is the verdict."
     name = 'generative'

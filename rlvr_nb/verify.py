@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_verify.ipynb #18915ba8
 from __future__ import annotations
-import atexit, contextlib, contextvars, json, math, re, select, subprocess, sys, threading, time
+import atexit, contextlib, contextvars, json, math, re, select, subprocess, sys, threading, time, warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -12,7 +12,7 @@ from .data import DataError, final_step
 
 # %% auto #0
 __all__ = ['REWARD_KINDS', 'KNOWN_UNITS', 'MAX_MATH_CHARS', 'MAX_NESTING', 'FLOAT_ROUNDING', 'ITEM_DEADLINE', 'RULE_KINDS',
-           'Verdict', 'check_triples', 'Verifier', 'JudgeDeadline', 'judge_deadline', 'current_deadline',
+           'Verdict', 'check_triples', 'Verifier', 'answered', 'JudgeDeadline', 'judge_deadline', 'current_deadline',
            'contains_reference', 'jaccard_reward', 'answer_candidates', 'math_equivalent_many', 'math_equivalent',
            'RuleVerifier']
 
@@ -74,6 +74,9 @@ class Verifier:
         if kind not in REWARD_KINDS: raise ValueError(f"kind must be one of {REWARD_KINDS}, not {kind!r}")
         return [v.reward(kind) for v in self.judge(questions, responses, references)]
     def __repr__(self): return f"{type(self).__name__}({self.name!r})"
+def answered(responses: Sequence[Any]) -> tuple[list[int], list[Verdict]]:
+    "The rows whose response has a final step, and a verdict list with `Verdict('NO', 0, 1)` for every row: the others score 0 unjudged."
+    return [i for i, r in enumerate(responses) if final_step(r)], [Verdict('NO', 0.0, 1.0)] * len(responses)
 
 # %% ../nbs/02_verify.ipynb #78053ac8
 class JudgeDeadline:
@@ -495,25 +498,30 @@ def _score_verdict(x: Any, threshold: float) -> Verdict:
     return Verdict('YES' if s >= threshold else 'NO', s, 1.0 - s)
 
 class RuleVerifier(Verifier):
-    "A rule as a `Verifier`: `kind` is 'contains', 'jaccard', 'math' or a callable `f(response, reference)`."
-    def __init__(self, kind: str | Callable = 'contains', *, threshold: float = 0.5, timeout: int = 3, isolate: bool | None = None,
-                 item_deadline: float = ITEM_DEADLINE):
-        if not callable(kind) and kind not in RULE_KINDS:
-            raise ValueError(f"kind must be one of {RULE_KINDS} or a callable, not {kind!r}")
-        self.kind, self.threshold, self.timeout, self.isolate, self.item_deadline = kind, float(threshold), timeout, isolate, item_deadline
-        self.name = kind if isinstance(kind, str) else getattr(kind, '__name__', 'rule')
+    "A rule as a `Verifier`: `rule` is 'contains', 'jaccard', 'math' or a callable `f(response, reference)`."
+    def __init__(self, rule: str | Callable = 'contains', *, threshold: float = 0.5, timeout: int = 3, isolate: bool | None = None,
+                 item_deadline: float = ITEM_DEADLINE, kind: str | Callable | None = None):
+        if kind is not None:                                   # the old name: 'kind' now means binary/soft everywhere
+            warnings.warn("RuleVerifier(kind=...) is now RuleVerifier(rule=...)", FutureWarning, stacklevel=2); rule = kind
+        if not callable(rule) and rule not in RULE_KINDS:
+            raise ValueError(f"rule must be one of {RULE_KINDS} or a callable, not {rule!r}")
+        self.rule, self.threshold, self.timeout, self.isolate, self.item_deadline = rule, float(threshold), timeout, isolate, item_deadline
+        self.name = rule if isinstance(rule, str) else getattr(rule, '__name__', 'rule')
+
+    @property
+    def kind(self): return self.rule                             # the old attribute name, kept for one release
 
     def judge(self, questions: Sequence[str], responses: Sequence[Any], references: Sequence[str]) -> list[Verdict]:
         check_triples(questions, responses, references)
-        if self.kind == 'math':
-            return [_score_verdict(v, self.threshold)
-                    for v in math_equivalent_many(responses, references, timeout=self.timeout, isolate=self.isolate,
-                                                          item_deadline=self.item_deadline)]
-        fn = {'contains': lambda r, x: contains_reference(r, x) == 1.0, 'jaccard': jaccard_reward}.get(self.kind, self.kind)
-        out = []
-        for r, x in zip(responses, references):
-            if not final_step(r): out.append(Verdict('NO', 0.0, 1.0)); continue   # no final step: scores 0
-            try: v = fn(r, x)
-            except Exception: v = None
-            out.append(_score_verdict(v, self.threshold))
+        live, out = answered(responses)                          # no final step: NO, scores 0
+        r, x = [responses[i] for i in live], [references[i] for i in live]
+        if self.rule == 'math':
+            vs = math_equivalent_many(r, x, timeout=self.timeout, isolate=self.isolate, item_deadline=self.item_deadline)
+        else:
+            fn = {'contains': lambda r, x: contains_reference(r, x) == 1.0, 'jaccard': jaccard_reward}.get(self.rule, self.rule)
+            vs = []
+            for a, b in zip(r, x):
+                try: vs.append(fn(a, b))
+                except Exception: vs.append(None)              # a rule that crashes decides nothing
+        for i, v in zip(live, vs): out[i] = _score_verdict(v, self.threshold)
         return out

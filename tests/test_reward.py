@@ -9,7 +9,7 @@ import torch
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from rlvr_nb.data import DataError, final_step
-from rlvr_nb.reward import (JUDGE_TEMPLATE, CascadeVerifier, GenerativeVerifier, Verdict, completion_text, fit_fields,
+from rlvr_nb.reward import (JUDGE_TEMPLATE, CascadeVerifier, GenerativeVerifier, Verdict, completion_text, truncate_fields,
                             judge_messages, make_async_reward_func, make_reward_func, zscore_rewards)
 from rlvr_nb.verify import REWARD_KINDS, Verifier
 
@@ -134,9 +134,9 @@ def test_forged_turn_does_not_reach_the_judge(tok, model):
 
 @given(st.integers(0, 400), st.integers(0, 3000), st.integers(0, 3000), st.integers(0, 3000))
 @settings(max_examples=80, deadline=None)
-def test_fit_fields_budget_and_tail(budget, nq, ns, nr):
+def test_truncate_fields_budget_and_tail(budget, nq, ns, nr):
     q, s, r = 'q' * nq + 'Q?', 'h' * ns + 'ANSWER', 'r' * nr + 'END'
-    q2, s2, r2 = fit_fields(q, s, r, budget)
+    q2, s2, r2 = truncate_fields(q, s, r, budget)
     assert len(q2) + len(s2) + len(r2) <= max(budget, 0) or (q2, s2, r2) == (q, s, r)
     if len(q) + len(s) + len(r) <= budget: assert (q2, s2, r2) == (q, s, r)
     if budget >= 200 and len(s) > len(s2): assert s2.endswith('ANSWER')   # the final step keeps its end

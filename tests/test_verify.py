@@ -279,7 +279,7 @@ def test_rule_verifier_callable_that_raises_is_a_parse_failure():
     assert v.parse_failure and v.binary == 0.0
 
 def test_rule_verifier_bad_input():
-    with pytest.raises(ValueError, match='kind must be'): RuleVerifier('regex')
+    with pytest.raises(ValueError, match='rule must be'): RuleVerifier('regex')
     with pytest.raises(DataError, match=r"'reference': rows \[1\]"): RuleVerifier().judge(['q', 'q'], ['a', 'b'], ['r', '  '])
     with pytest.raises(DataError, match=r"'question': rows \[0\]"): RuleVerifier('math').judge([None], ['a'], ['r'])
     with pytest.raises(DataError, match='differ in length'): RuleVerifier().judge(['q'], ['a', 'b'], ['r'])
@@ -313,3 +313,7 @@ def test_math_rule_batch_stops_at_the_deadline(isolate):
     assert out[-1] is None and d.unjudged >= 3 and True not in out
     assert dt < 2.0 + (1.0 if not isolate else 2.0) + 1.0, dt                         # the bound, plus scheduling slack
     assert math_equivalent_many(['The answer is 5'], ['5'], isolate=isolate) == [True]   # no deadline: judged as usual
+
+def test_rule_verifier_old_keyword_still_works():
+    with pytest.warns(FutureWarning, match='rule='): v = RuleVerifier(kind='jaccard')
+    assert v.rule == v.kind == 'jaccard' and v.rewards(['q'], ['sodium chloride'], ['sodium chloride'], kind='soft') == [1.0]
