@@ -118,7 +118,7 @@ def main(argv=None):
         shared = GenerativeVerifier(model, tok, sample=False, prefix_sharing=True, batch_size=a.prompts, max_length=8192)
         enc = plain.encode(Q, R, A)
         grp = [enc[i:i + n] for i in range(0, len(enc), n)]
-        from rlvr_nb.reward import _lcp
+        from rlvr_nb.backends import _lcp
         share = sum(_lcp(g) * len(g) for g in grp) / sum(map(len, enc))
 
         def raw():

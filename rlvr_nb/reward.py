@@ -309,15 +309,18 @@ def make_async_reward_func(verifier, kind: str = 'soft', question_key: str = 'qu
     return _AsyncRewardFunc(verifier, kind, question_key, reference_key, log_metric, name, batch_timeout)
 
 # %% ../nbs/03_reward.ipynb #71390f91
-def zscore_rewards(rewards, eps: float = 1e-8):
-    "Batch z-score (r − mean) / std; zeros when std ≤ `eps` or fewer than 2 finite values; non-finite entries → 0."
+def zscore_rewards(rewards, eps: float = 1e-6, *, mask=None):
+    """Batch z-score (r − mean) / std with the batch's own (population) std, over the finite entries in `mask`; zeros
+    when std < `eps`; every other entry → 0. A list gives a list of floats, a tensor a tensor of its dtype and shape."""
     is_tensor = isinstance(rewards, torch.Tensor)
-    r = rewards.detach().double().flatten() if is_tensor else torch.tensor([float(x) if isinstance(x, (int, float)) else math.nan
-                                                                         for x in rewards], dtype=torch.float64)
-    ok = torch.isfinite(r)
-    out = torch.zeros_like(r)
-    if ok.sum() >= 2:
-        std = r[ok].std()
-        if std > eps: out[ok] = (r[ok] - r[ok].mean()) / std
-    if is_tensor: return out.to(rewards.dtype).reshape(rewards.shape)
-    return [float(x) for x in out]
+    x = rewards.detach() if is_tensor else torch.tensor([float(v) if isinstance(v, (int, float)) else math.nan for v in rewards],
+                                                        dtype=torch.float64)
+    if not x.is_floating_point(): x = x.float()
+    ok = torch.isfinite(x) if mask is None else torch.as_tensor(mask, dtype=torch.bool, device=x.device) & torch.isfinite(x)
+    x = torch.where(ok, x, torch.zeros_like(x))
+    out, n = torch.zeros_like(x), ok.sum()
+    if n > 0:
+        mean = (x * ok).sum() / n
+        std = (((x - mean) ** 2) * ok).sum().div(n).sqrt()
+        if std >= eps: out = torch.where(ok, (x - mean) / std, out)
+    return out if is_tensor else [float(v) for v in out]
