@@ -4,14 +4,14 @@
 
 # %% ../nbs/09_cli.ipynb #59ec7e6f
 from __future__ import annotations
-import os, sys
+import sys
 from pathlib import Path
 
 import yaml
 from fastcore.script import Param, anno_parser, call_parse
 
-from .pipeline import (ConfigError, PRESETS, RunConfig, RunLockedError, StageError, _apply, _as_config, build_stages, check_config,
-                              report as _report, run_pipeline, select_stages)
+from .config import ConfigError, PRESETS, RunConfig, _apply, check_config
+from .runner import RunLockedError, StageError
 
 def _overrides(sets) -> dict:
     out = {}
@@ -45,14 +45,15 @@ def run(config: str = None,        # a YAML run config (default: the toy preset)
         quiet: bool = False):      # no progress messages
     "Run (or resume) the RLVR pipeline: agreement → explore → distill → train → evaluate → report."
     cfg = _resolve(config, preset, set, output_dir)
+    check_config(cfg)              # a bad config is refused before the pipeline is imported
+    from rlvr_nb import pipeline   # here, not at the top: it imports torch and the model libraries
     if dry_run:
-        check_config(cfg)
-        st = build_stages(cfg, include=[s.strip() for s in (stage or '').split(',') if s.strip()])
-        sel = select_stages(st, stage)
+        st = pipeline.build_stages(cfg, include=[s.strip() for s in (stage or '').split(',') if s.strip()])
+        sel = pipeline.select_stages(st, stage)
         print(cfg.to_yaml())
         print('# stages: ' + ', '.join(s.name for s in st if sel is None or s.name in sel))
         return cfg
-    return run_pipeline(cfg, stages=stage, force=force, progress=not quiet, verbose=not quiet)
+    return pipeline.run_pipeline(cfg, stages=stage, force=force, progress=not quiet, verbose=not quiet)
 
 @call_parse
 def report(path: Param("the run's output directory", str, opt=False, nargs='?') = None,
@@ -61,7 +62,8 @@ def report(path: Param("the run's output directory", str, opt=False, nargs='?') 
     d = path or output_dir
     if d is None: raise ConfigError("rlvr report needs the run's directory: rlvr report OUTPUT_DIR")
     if not Path(d).is_dir(): raise ConfigError(f"no such run directory: {d}")
-    try: p = _report(d)
+    from rlvr_nb.report import rebuild_report   # here, not at the top: pandas and matplotlib
+    try: p = rebuild_report(d)
     except FileNotFoundError as e: raise ConfigError(str(e)) from None
     print(p)
     return p
@@ -70,10 +72,11 @@ def report(path: Param("the run's output directory", str, opt=False, nargs='?') 
 def config(preset: str = 'toy',    # 'toy' or 'paper'
            config: str = None,     # a YAML file to complete with its preset's defaults
            output_dir: str = None, # set output_dir in the printed config
-           set: Param("overrides KEY=VALUE; repeatable", str, nargs='+', action='extend') = None):
+           set: Param("overrides KEY=VALUE; repeatable", str, nargs='+', action='extend') = None,
+           explain: bool = False): # write each key's help as a comment above it (still a valid config file)
     "Print a complete run config as YAML (a preset, or a file filled in with its preset's defaults)."
     cfg = _resolve(config, None if config else preset, set, output_dir)
-    print(cfg.to_yaml(), end='')
+    print(cfg.to_yaml(explain=explain), end='')
     return cfg
 
 COMMANDS = {'run': run, 'report': report, 'config': config}
@@ -81,7 +84,7 @@ _USAGE = """usage: rlvr {run,report,config} [options]
 
   rlvr run [--config FILE] [--preset toy|paper] [--stage NAMES] [--output_dir DIR] [--set KEY=VALUE ...] [--force] [--dry_run]
   rlvr report OUTPUT_DIR
-  rlvr config [--preset toy|paper] [--config FILE]
+  rlvr config [--preset toy|paper] [--config FILE] [--explain]
 
 `rlvr COMMAND --help` describes each command."""
 

@@ -55,6 +55,19 @@ def test_dry_run_and_config(tmp_path):
     r = rlvr('config', '--preset', 'paper')
     assert r.returncode == 0 and 'Qwen/Qwen2.5-72B-Instruct' in r.stdout and 'learning_rate: 5.0e-07' in r.stdout
 
+def test_config_explain_and_light_start_up():
+    "`rlvr config --explain` gives every key's help and is still a config file; the CLI starts without torch."
+    import yaml
+    from rlvr_nb.config import RunConfig
+    r = rlvr('config', '--explain', '--preset', 'paper')
+    assert r.returncode == 0, r.stderr
+    assert '  # passes over the verdict rows (TRL); toy: as `TOY_DISTILL`; paper: 1\n  num_train_epochs: 1\n' in r.stdout
+    assert RunConfig.from_dict(yaml.safe_load(r.stdout)) == RunConfig.paper()
+    assert '--explain' in rlvr('config', '--help').stdout
+    r = subprocess.run([sys.executable, '-c', 'import sys, rlvr_nb.cli; print([m for m in ("torch", "transformers", "pandas") if m in sys.modules])'],
+                       capture_output=True, text=True, env=ENV)
+    assert r.stdout.strip() == '[]', r.stdout + r.stderr
+
 def test_repeated_set_flags_all_apply():
     "`--set a=1 --set b=2` applies both (argparse's default would silently keep only the last flag's values)."
     r = rlvr('config', '--set', 'seed=3', '--set', 'models.teacher=toy-oracle', 'train.max_steps=5')

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from rlvr_nb.pipeline import (ConfigError, RunConfig, StageError, build_stages, check_config, report, run_pipeline,
-                              stage_done)
+from rlvr_nb.pipeline import (ConfigError, RunConfig, StageError, build_stages, check_config, rebuild_report, run_pipeline,
+                              stage_done, stage_hashes)
 
 def tiny_policy(path) -> str:
     "A small randomly initialised toy-world policy saved as a model directory (the pretrained one is for the evidence run)."
@@ -30,7 +30,7 @@ def tiny_config(out) -> RunConfig:
         'data.n_explore': 16, 'data.n_train': 16, 'data.n_test': 24,
         'agreement.n_items': 24, 'agreement.samples': 3, 'agreement.bootstrap': 50,
         'explore.max_steps': 2, 'explore.max_completion_length': 16, 'explore.per_device_train_batch_size': 16,
-        'distill.batch_size': 16, 'distill.epochs': 1, 'distill.holdout': 0.25, 'distill.sft_args': {'micro_batch_size': 16},
+        'distill.batch_size': 16, 'distill.num_train_epochs': 1, 'distill.heldout': 0.25, 'distill.sft_args': {'micro_batch_size': 16},
         'train.rewards': ['rule_binary', 'student_soft'], 'train.max_steps': 2, 'train.max_completion_length': 16,
         'train.per_device_train_batch_size': 8, 'train.monitor_grader': False,
         'evaluate.max_new_tokens': 16})
@@ -74,6 +74,18 @@ def test_resume_skips_finished_stages(run_dir):
     assert time.time() - t0 < 30        # nothing retrained (the first run takes minutes)
     assert {s: stage_done(run_dir, s)['finished'] for s in STAGES} == before
 
+def test_renamed_keys_resume_without_rerunning(run_dir):
+    "A config written with the old names of renamed keys has the same stage hashes: the run resumes, nothing reruns."
+    before = {s: stage_done(run_dir, s) for s in STAGES}
+    old = tiny_config(run_dir).to_dict()
+    old['distill']['epochs'], old['distill']['holdout'] = old['distill'].pop('num_train_epochs'), old['distill'].pop('heldout')
+    with pytest.warns(FutureWarning, match="'distill.epochs' is now 'distill.num_train_epochs'"):
+        cfg = RunConfig.from_dict(old)
+    assert cfg == tiny_config(run_dir)
+    assert stage_hashes(build_stages(cfg)) == {s: before[s]['config_hash'] for s in STAGES}
+    run_pipeline(cfg, progress=False, verbose=False)
+    assert {s: stage_done(run_dir, s)['finished'] for s in STAGES} == {s: before[s]['finished'] for s in STAGES}
+
 def test_failing_stage_is_named_and_keeps_earlier_outputs(run_dir, tmp_path):
     before = {s: stage_done(run_dir, s) for s in STAGES}
     not_a_model = tmp_path / 'not_a_model'; not_a_model.mkdir()
@@ -96,8 +108,9 @@ def test_only_some_stages_needs_their_dependencies(run_dir, tmp_path):
 
 def test_report_rebuilds_from_files(run_dir):
     (run_dir / 'report.md').unlink(); (run_dir / 'results.json').unlink()
-    p = report(run_dir)
+    p = rebuild_report(run_dir)
     assert p == run_dir / 'report.md' and 'Held-out accuracy' in p.read_text()
+    assert 'Student verifier' in p.read_text() and (run_dir / 'distill' / 'heldout_predictions.parquet').is_file()
     assert json.loads((run_dir / 'results.json').read_text())['policies'][0]['name'] == 'rule_binary'
 
 def test_bad_configs_refused_before_work(tmp_path):
@@ -111,6 +124,13 @@ def test_bad_configs_refused_before_work(tmp_path):
     with pytest.raises(ConfigError, match="unknown stage 'trian'"):
         run_pipeline(RunConfig.toy(output_dir=str(out)), stages='trian')
     assert not out.exists()
+
+def test_old_names_still_importable():
+    import rlvr_nb.pipeline as P
+    with pytest.warns(DeprecationWarning, match='is now rebuild_report'):
+        from rlvr_nb.pipeline import report
+    assert report is P.rebuild_report
+    with pytest.warns(DeprecationWarning): assert P.World is P.RunResources and P.oracle_noise is P.parse_oracle_spec
 
 def test_yaml_round_trip(tmp_path):
     for c in (RunConfig.toy(), RunConfig.paper()):
