@@ -32,7 +32,7 @@ setuptools.setup(
     url=cfg['git_url'],
     packages=setuptools.find_packages(include=['rlvr_nb', 'rlvr_nb.*']),
     include_package_data=True,
-    package_data={'rlvr_nb': ['data/*']},
+    package_data={'rlvr_nb': ['data/*'], 'rlvr_nb.toy': ['data/*']},
     install_requires=requirements,
     extras_require={'dev': dev_requirements, 'vllm': vllm_requirements},
     dependency_links=cfg.get('dep_links', '').split(),

@@ -31,7 +31,8 @@ def rows(n_questions: int):
 
 
 def one_run(ds, steps: int, fast: bool, workdir: Path):
-    from rlvr_nb.distill import toy_student, train_verifier
+    from rlvr_nb.distill import train_verifier
+    from rlvr_nb.toy.recipes import toy_student
     model, tok = toy_student('policy')
     cpu = {}
     import trl
@@ -42,7 +43,7 @@ def one_run(ds, steps: int, fast: bool, workdir: Path):
         finally: cpu.update(cpu=time.process_time() - c0, wall=time.time() - t0)
     trl.SFTTrainer.train = timed_train
     try:
-        out = train_verifier(model, ds, tokenizer=tok, output_dir=workdir / f"s{int(fast)}", epochs=1, lr=2e-3, batch_size=32,
+        out = train_verifier(model, ds, tokenizer=tok, output_dir=workdir / f"s{int(fast)}", num_train_epochs=1, learning_rate=2e-3, batch_size=32,
                              micro_batch_size=32, max_length=1024, max_steps=steps, verbose=False, score_labelled_only=fast)
     finally:
         trl.SFTTrainer.train = real_train

@@ -14,6 +14,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .data import DataError, FIELDS, field_of, final_step, policy_messages
+from .io import atomic_write_frame
 from .verify import Verdict, Verifier
 
 log = logging.getLogger(__name__)
@@ -138,16 +139,7 @@ def _missing_text(v: Any) -> bool: return not isinstance(v, str) or not v.strip(
 
 def write_parquet_atomic(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     "Write `df` to `path` as parquet via a temporary file in the same folder and `os.replace` (never a half-written file)."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    os.close(fd)
-    try:
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
-    return path
+    return atomic_write_frame(df, path, fmt='parquet')
 
 def grade_summary(df: pd.DataFrame) -> dict:
     "Counts of a graded frame: items, graded, correct, parse failures, grader failures, truncated answers."

@@ -17,8 +17,8 @@ from .data import final_step
 from .reward import completion_text
 
 # %% auto #0
-__all__ = ['TRL_MINOR', 'ESTIMATORS', 'TOKEN_LEVEL', 'REWARD_NORMS', 'NON_ANSWER_PATTERNS', 'compute_advantages', 'is_non_answer',
-           'hacking_stats', 'RLVRConfig', 'RLVRTrainer', 'train_policy']
+__all__ = ['TRL_MINOR', 'ESTIMATORS', 'TOKEN_LEVEL', 'REWARD_NORMS', 'compute_advantages', 'is_non_answer', 'hacking_stats',
+           'RLVRConfig', 'RLVRTrainer', 'train_policy', 'NON_ANSWER_PATTERNS']
 
 # %% ../nbs/06_rl.ipynb #abe7ba11
 TRL_MINOR = '1.16'
@@ -109,11 +109,8 @@ def compute_advantages(rewards: torch.Tensor, num_generations: int, estimator: s
     return adv
 
 # %% ../nbs/06_rl.ipynb #559ffb34
-NON_ANSWER_PATTERNS = (
-    'thought process', 'thought process:', "let's solve this problem step by step",
-    "let's solve this problem step by step.", 'solution', 'solution:', 'answer', 'answer:', 'the answer is',
-    'therefore, the answer is', 'therefore the answer is', 'final answer', 'step 1', '解', ':', '.', ',',
-)
+from .master_keys import NON_ANSWER_PATTERNS
+_all_ = ['NON_ANSWER_PATTERNS']
 _NORMAL_NON_ANSWERS = None
 
 def _norm_step(s: str) -> str: return re.sub(r'\s+', ' ', s).strip().lower().strip(' .,:;!?*#"\'`()[]{}-_')

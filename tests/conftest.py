@@ -21,3 +21,11 @@ def _threads():
     import torch
     torch.set_num_threads(int(os.environ.get('RLVR_TEST_THREADS', '2')))
     yield
+
+@pytest.fixture(scope='module')
+def one_torch_thread():
+    "One torch thread while a module's tests run (tiny models: more threads only add overhead); the previous count after."
+    import torch
+    n = torch.get_num_threads(); torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

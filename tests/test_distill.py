@@ -1,5 +1,5 @@
-"""Tests of rlvr_nb.distill on real (tiny) components: the toy tokenizer, tiny Qwen2 models, TRL's SFTTrainer and
-the RLVRTrainer exploration run, the toy oracle as teacher."""
+"""Tests of rlvr_nb.distill on real (tiny) components: the toy tokenizer, tiny Qwen2 models, TRL's SFTTrainer, the toy
+oracle as teacher; the toy student of rlvr_nb.toy.recipes; the former names that still work."""
 import json, math, os
 
 import numpy as np
@@ -7,19 +7,15 @@ import pytest
 import torch
 
 from rlvr_nb.data import DataError
-from rlvr_nb.distill import (MASTER_KEYS, PROBE_KEYS, TRAIN_KEYS, ExplorationRecorder, ShardWriter, augment_negatives,
-                             collect_exploration, evaluate_verifier, expected_calibration_error, label_balance,
-                             load_exploration, master_key_probe, shard_paths, train_verifier, verdict_sft_dataset)
+from rlvr_nb.distill import (augment_negatives, evaluate_verifier, expected_calibration_error, label_balance, master_key_probe,
+                             train_verifier, verdict_sft_dataset)
+from rlvr_nb.master_keys import HELDOUT_PROBE_KEYS, MASTER_KEYS, TRAINING_NEGATIVE_KEYS
 from rlvr_nb.reward import GenerativeVerifier
 from rlvr_nb.toy import ToyOracle, make_toy_dataset, toy_model, toy_tokenizer
 from rlvr_nb.verify import Verdict, Verifier
 
 
-@pytest.fixture(scope='module', autouse=True)
-def _one_thread():
-    n = torch.get_num_threads(); torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 @pytest.fixture(scope='module')
@@ -94,7 +90,7 @@ def test_augment_negatives(toy_rows):
     new = aug.select(range(len(ds), len(aug)))
     assert len(new) == round(0.5 * len(ds)) and aug['augmented'][:len(ds)] == [False] * len(ds)
     assert set(new['label']) == {'NO'} and set(new['augmented']) == {True}
-    assert set(new['final_step']) <= set(TRAIN_KEYS) and not set(new['final_step']) & set(PROBE_KEYS)
+    assert set(new['final_step']) <= set(TRAINING_NEGATIVE_KEYS) and not set(new['final_step']) & set(HELDOUT_PROBE_KEYS)
     counts = np.unique(new['final_step'], return_counts=True)[1]
     assert counts.max() - counts.min() <= 1                               # keys spread evenly
     for r in new: assert r['final_step'] in r['prompt'][1]['content'] and r['completion'][0]['content'] == 'NO'
@@ -158,7 +154,7 @@ def test_train_verifier_loadable_and_learns(tmp_path, tok, toy_rows, lora):
     ds = verdict_sft_dataset(rows, verbose=False)
     student = toy_model(tok, hidden_size=32, num_layers=1, num_heads=2, seed=0)
     base = tmp_path / 'base'; student.save_pretrained(base); tok.save_pretrained(base)
-    out = train_verifier(student, ds, tokenizer=tok, output_dir=tmp_path / 'v', epochs=8, lr=2e-2, batch_size=4,
+    out = train_verifier(student, ds, tokenizer=tok, output_dir=tmp_path / 'v', num_train_epochs=8, learning_rate=2e-2, batch_size=4,
                          micro_batch_size=4, max_length=512, lora=lora, verbose=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ['base', 'v']          # no temporary or work folders left
     meta = json.loads((out / 'train_verifier.json').read_text())
@@ -194,7 +190,7 @@ def test_labelled_positions_only_same_training_as_stock_trl(tmp_path, tok, toy_r
     outs = {}
     for fast in (True, False):
         student = toy_model(tok, hidden_size=32, num_layers=1, num_heads=2, seed=0)
-        outs[fast] = train_verifier(student, ds, tokenizer=tok, output_dir=tmp_path / f'v{fast}', epochs=3, lr=1e-2,
+        outs[fast] = train_verifier(student, ds, tokenizer=tok, output_dir=tmp_path / f'v{fast}', num_train_epochs=3, learning_rate=1e-2,
                                     batch_size=4, micro_batch_size=4, max_length=512, verbose=False, score_labelled_only=fast)
     from transformers import AutoModelForCausalLM
     a, b = (AutoModelForCausalLM.from_pretrained(outs[f]).state_dict() for f in (True, False))
@@ -207,59 +203,11 @@ def test_labelled_positions_only_same_training_as_stock_trl(tmp_path, tok, toy_r
     assert math.isclose(ma['train_loss'], mb['train_loss'], rel_tol=1e-4)
 
 
-# --- collect_exploration -----------------------------------------------------------------------------------------------
-
-class CountingOracle(ToyOracle):
-    "The toy oracle, counting its calls; raises on call number `fail_at` (a crash in the middle of a run)."
-    def __init__(self, fail_at=None):
-        super().__init__()
-        self.calls, self.fail_at = 0, fail_at
-    def judge(self, q, r, a):
-        self.calls += 1
-        if self.calls == self.fail_at: raise RuntimeError('teacher crashed')
-        return super().judge(q, r, a)
-
-
-def test_collect_exploration_shards_resume(tmp_path, tok):
-    ds = make_toy_dataset(4, seed=0)
-    kw = dict(output_dir=tmp_path / 'expl', tokenizer=tok, max_steps=4, per_device_train_batch_size=8,
-              max_completion_length=6, save_steps=2, verbose=False)
-    crash = CountingOracle(fail_at=4)
-    with pytest.raises(RuntimeError, match='teacher crashed'):
-        collect_exploration(toy_model(tok, hidden_size=32, num_layers=1), crash, ds, **kw)
-    shards = shard_paths(tmp_path / 'expl')
-    assert len(shards) == 3 and not (tmp_path / 'expl' / 'DONE.json').exists()
-    assert not [p for p in (tmp_path / 'expl' / 'shards').iterdir() if p.name.startswith('.')]   # no half-written shard
-    mtimes = {p.name: p.stat().st_mtime_ns for p in shards}
-    again = CountingOracle()
-    e = collect_exploration(toy_model(tok, hidden_size=32, num_layers=1), again, ds, **kw)
-    assert again.calls == 2                                  # resumed from checkpoint-2: steps 2 and 3 only
-    assert {p.name: p.stat().st_mtime_ns for p in shards} == mtimes   # finished shards untouched
-    assert len(e) == 4 * 8 and sorted(set(e['step'])) == [0, 1, 2, 3]
-    assert {'prompt_id', 'question', 'reference', 'response', 'final_step', 'verdict', 'p_yes', 'step', 'domain'} <= set(e.column_names)
-    assert set(e['verdict']) <= {'YES', 'NO'} and set(e['prompt_id']) <= set(range(4))
-    oracle = ToyOracle().judge(e['question'], e['response'], e['reference'])
-    assert [v.label for v in oracle] == e['verdict']
-    done = CountingOracle()
-    e2 = collect_exploration(toy_model(tok, hidden_size=32, num_layers=1), done, ds, **kw)
-    assert done.calls == 0 and e2.to_list() == e.to_list()   # a finished run does no new work
-    sft = verdict_sft_dataset(tmp_path / 'expl', verbose=False)   # the directory is a valid source
-    assert len(sft) >= 1
-
-
-def test_shard_writer_jsonl_roundtrip(tmp_path):
-    rec = ExplorationRecorder(ToyOracle(), ShardWriter(tmp_path, fmt='jsonl', rank=0))
-    rows = make_toy_dataset(2, seed=1)
-    r = rec(prompts=[None] * 2, completions=['x\n' + rows[0]['reference'], ':'], question=rows['question'],
-            reference=rows['reference'], prompt_id=[0, 1])
-    assert r[1] == 0.0 and all(math.isfinite(x) for x in r)
-    e = load_exploration(tmp_path)
-    assert e['final_step'] == [rows[0]['reference'], ':'] and e['step'] == [0, 0]
-
+# --- the toy student (rlvr_nb.toy.recipes) ------------------------------------------------------------------------
 
 def test_toy_student_reads_short_judge_prompts_and_round_trips(tmp_path, toy_rows):
     "The toy student is the pretrained toy policy with the judge tokenizer: same text, ~1/4 of the tokens, a verifier after SFT."
-    from rlvr_nb.distill import toy_judge_tokenizer, toy_student
+    from rlvr_nb.toy.recipes import toy_student
     from rlvr_nb.reward import judge_messages
     model, jtok = toy_student('policy')
     assert model.get_input_embeddings().weight.shape[0] == len(jtok) == len(toy_tokenizer()) + 5
@@ -274,9 +222,37 @@ def test_toy_student_reads_short_judge_prompts_and_round_trips(tmp_path, toy_row
     with pytest.raises(ValueError, match="'policy' or a dict"):
         toy_student('random')
     rows = [dict(x, verdict='YES') for x in exploration_rows(toy_rows[:4])]
-    out = train_verifier(model, verdict_sft_dataset(rows, verbose=False), tokenizer=jtok, output_dir=tmp_path / 'v', epochs=2,
-                         lr=1e-3, batch_size=4, micro_batch_size=4, max_length=256, verbose=False)
+    out = train_verifier(model, verdict_sft_dataset(rows, verbose=False), tokenizer=jtok, output_dir=tmp_path / 'v', num_train_epochs=2,
+                         learning_rate=1e-3, batch_size=4, micro_batch_size=4, max_length=256, verbose=False)
     v = GenerativeVerifier.from_pretrained(str(out), sample=False)
     assert len(v.tokenizer) == len(jtok)
     ps = [x.p_yes for x in v.judge([x['question'] for x in rows], [x['response'] for x in rows], [x['reference'] for x in rows])]
     assert all(0.0 <= p <= 1.0 for p in ps)
+
+
+# --- former names --------------------------------------------------------------------------------------------------------
+
+def test_former_names_still_work(tmp_path, tok, toy_rows):
+    "What moved keeps its old import path, and the former hyperparameter names still train, with a FutureWarning."
+    import rlvr_nb.distill as D, rlvr_nb.explore as E, rlvr_nb.master_keys as K, rlvr_nb.rl as RL
+    from rlvr_nb.toy import recipes
+    for name in ('collect_exploration', 'load_exploration', 'shard_paths', 'ShardWriter', 'ExplorationRecorder'):
+        assert getattr(D, name) is getattr(E, name) and name in D.__all__
+    for name in ('TOY_DISTILL', 'toy_student', 'toy_exploration', 'distilled_toy_verifier', 'toy_judge_tokenizer', 'judge_template_segments'):
+        assert getattr(D, name) is getattr(recipes, name)
+    assert D.TRAIN_KEYS is K.TRAIN_KEYS is K.TRAINING_NEGATIVE_KEYS and D.PROBE_KEYS is K.PROBE_KEYS is K.HELDOUT_PROBE_KEYS
+    assert D.MASTER_KEYS is K.MASTER_KEYS and RL.NON_ANSWER_PATTERNS is K.NON_ANSWER_PATTERNS and 'NON_ANSWER_PATTERNS' in RL.__all__
+    ds = verdict_sft_dataset(exploration_rows(toy_rows[:2]), verbose=False)
+    student = toy_model(tok, hidden_size=32, num_layers=1, num_heads=2, seed=0)
+    with pytest.warns(FutureWarning) as caught:
+        out = train_verifier(student, ds, tokenizer=tok, output_dir=tmp_path / 'v', epochs=1, lr=1e-3, batch_size=4,
+                             micro_batch_size=4, max_length=512, verbose=False)
+    assert [str(w.message).split(' (')[0] for w in caught if w.category is FutureWarning] == [
+        "train_verifier: 'epochs' is now called 'num_train_epochs'", "train_verifier: 'lr' is now called 'learning_rate'"]
+    meta = json.loads((out / 'train_verifier.json').read_text())
+    assert (meta['num_train_epochs'], meta['learning_rate']) == (1, 1e-3)
+    with pytest.raises(TypeError, match='got both'):
+        train_verifier(student, ds, tokenizer=tok, output_dir=tmp_path / 'x', lr=1e-3, learning_rate=1e-4)
+    with pytest.warns(FutureWarning, match=r"TOY_DISTILL\['lr'\] is now TOY_DISTILL\['learning_rate'\]"):
+        assert recipes.TOY_DISTILL['lr'] == recipes.TOY_DISTILL['learning_rate']
+    with pytest.raises(KeyError): recipes.TOY_DISTILL['no_such_setting']

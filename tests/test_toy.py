@@ -1,5 +1,5 @@
-"""Tests of the toy world (rlvr_nb.toy): tokenizer, models, dataset, oracle, cache, Qwen2.5 tokenizer fixture."""
-import json, os
+"""Tests of the toy world (rlvr_nb.toy): tokenizer, models, dataset, oracle, cache keys, Qwen2.5 tokenizer fixture."""
+import json, os, shutil, subprocess, sys
 from pathlib import Path
 
 import pytest
@@ -9,7 +9,8 @@ from hypothesis import given, settings, strategies as st
 from rlvr_nb.data import POLICY_SYSTEM_PROMPT, FIELDS, SUBJECT_TO_FIELD, DataError, final_step, policy_messages
 from rlvr_nb.verify import Verdict, Verifier, contains_reference
 from rlvr_nb import toy
-from rlvr_nb.toy import (ToyOracle, cache_dir, cached_artifact, make_toy_dataset, pretrain_toy_policy, qwen_tokenizer,
+from rlvr_nb.toy import models
+from rlvr_nb.toy import (ToyOracle, make_toy_dataset, pretrain_toy_policy, qwen_tokenizer,
                          sample_responses, toy_model, toy_tokenizer, toy_world)
 
 torch.set_num_threads(1)
@@ -59,7 +60,7 @@ def test_chat_template(tok):
     assert tok.decode([i for i, m in zip(ids, mask) if m]) == 'Therefore, the answer is 56.<|im_end|>'
 
 def test_tokenizer_training_is_deterministic(tok):
-    fresh = toy._build_toy_tokenizer(toy.TOY_VOCAB_SIZE)
+    fresh = models._build_toy_tokenizer(toy.TOY_VOCAB_SIZE)
     assert fresh.get_vocab() == tok.get_vocab()
 
 def test_tokenizer_is_cached_copy(tok):
@@ -174,10 +175,10 @@ def test_pretraining_targets_echo_at_the_set_rate():
     import random
     w, rng = toy_world(), random.Random(0)
     facts = [it.fact for it in w.split_items('train')]
-    targets = [toy._sft_target(facts[i % len(facts)], rng, 0.4, 0.45, 0.1) for i in range(4000)]
+    targets = [models._sft_target(facts[i % len(facts)], rng, 0.4, 0.45, 0.1) for i in range(4000)]
     echo = sum('the answer is: ' in t for t in targets) / len(targets)
     assert 0.08 < echo < 0.12
-    assert not any('the answer is: ' in toy._sft_target(f, rng, 0.4, 0.45) for f in facts[:500])   # p_echo defaults to 0
+    assert not any('the answer is: ' in models._sft_target(f, rng, 0.4, 0.45) for f in facts[:500])   # p_echo defaults to 0
 
 # ---------------------------------------------------------------- oracle
 
@@ -248,19 +249,55 @@ def test_oracle_noise_rate_and_reproducibility():
     r = ToyOracle(noise=0.2).rewards(ds['question'][:50], resp[:50], ds['reference'][:50], kind='soft')
     assert all(0.0 <= x <= 1.0 for x in r)
 
-# ---------------------------------------------------------------- cache and pretraining
+# ---------------------------------------------------------------- cache keys and pretraining
 
-def test_cached_artifact_atomic(tmp_path, monkeypatch):
-    monkeypatch.setenv('RLVR_NB_CACHE', str(tmp_path))
-    calls = []
-    def build(p): calls.append(1); (p / 'a.txt').write_text('x')
-    p1 = cached_artifact('thing', {'k': 1}, build)
-    assert cached_artifact('thing', {'k': 1}, build) == p1 and len(calls) == 1 and p1.parent == tmp_path
-    assert json.loads((p1 / 'rlvr_nb_key.json').read_text()) == {'k': 1}
-    def boom(p): (p / 'half.txt').write_text('x'); raise RuntimeError('boom')
-    with pytest.raises(RuntimeError): cached_artifact('thing', {'k': 2}, boom)
-    assert sorted(q.name for q in tmp_path.iterdir()) == [p1.name]      # nothing half-written left behind
-    with pytest.raises(ValueError): cached_artifact('../evil', {}, build)
+_KEY_PROBE = r"""
+import json, sys
+from pathlib import Path
+from rlvr_nb.io import code_sources
+from rlvr_nb.toy import models, recipes
+root, s = Path(sys.argv[1]), dict(recipes.TOY_DISTILL)
+claims = {'tokenizer': (lambda: models._tokenizer_key(models.TOY_VOCAB_SIZE), models.TOY_BUILD_MODULES),
+          'policy': (lambda: models._policy_key(dict(models.TOY_PRETRAIN_DEFAULTS), 0), models.TOY_BUILD_MODULES),
+          'exploration': (lambda: recipes._exploration_key(s), recipes.TOY_EXPLORATION_MODULES),
+          'verifier': (lambda: recipes._verifier_key(s, True), recipes.TOY_VERIFIER_MODULES)}
+out = {}
+for name, (key, mods) in claims.items():
+    paths = code_sources(*mods, files=models.TOY_BUILD_FILES)
+    assert all(root in p.parents for p in paths), paths          # the copy under test, not the installed package
+    before, changed = key(), {}
+    for p in paths:
+        orig = p.read_bytes()
+        p.write_bytes(orig + (b'\n# an edit\n' if p.suffix == '.py' else b' '))
+        try: changed[str(p.relative_to(root))] = key() != before
+        finally: p.write_bytes(orig)
+    out[name] = changed
+print(json.dumps(out))
+"""
+
+def test_cache_keys_follow_every_source_they_claim(tmp_path):
+    "An edit to any module or package data file a cached toy artefact is built from changes its key; together the keys cover every toy source file."
+    shutil.copytree(Path(models.__file__).parents[1], tmp_path / 'rlvr_nb', ignore=shutil.ignore_patterns('__pycache__'))
+    r = subprocess.run([sys.executable, '-c', _KEY_PROBE, str(tmp_path)], cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                       env={**os.environ, 'PYTHONPATH': str(tmp_path)})
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.splitlines()[-1])
+    for name, changed in out.items():
+        assert changed and all(changed.values()), (name, [f for f, ok in changed.items() if not ok])
+    for name in ('tokenizer', 'policy'):      # built from the world, its fact tables, the models and the prompts of rlvr_nb.data
+        assert {'rlvr_nb/toy/world.py', 'rlvr_nb/toy/models.py', 'rlvr_nb/toy/data/facts.json', 'rlvr_nb/data.py'} <= set(out[name])
+    assert set(out['exploration']) <= set(out['verifier'])   # the verifier is trained on the exploration run
+    toy_files = {str(p.relative_to(tmp_path)) for p in (tmp_path / 'rlvr_nb' / 'toy').rglob('*') if p.is_file()}
+    # not in any cached artefact: the package's re-exports, and the Qwen2.5 chat template (qwen_tokenizer() is built per process)
+    uncached = {'rlvr_nb/toy/__init__.py', 'rlvr_nb/toy/data/qwen25_chat_template.jinja'}
+    assert toy_files - uncached <= set(out['verifier']), toy_files - uncached - set(out['verifier'])
+
+def test_fact_tables_are_package_data():
+    from importlib import resources
+    from rlvr_nb.toy.world import TOY_FACTS_FILE, load_facts
+    assert resources.files('rlvr_nb').joinpath(TOY_FACTS_FILE).is_file()
+    assert load_facts() == toy_world().facts and len(toy_world().facts) == 98
+    assert models.QWEN25_CHAT_TEMPLATE == resources.files('rlvr_nb').joinpath('toy', 'data', 'qwen25_chat_template.jinja').read_text()
 
 def test_pretrain_tiny_run(tmp_path, monkeypatch):
     monkeypatch.setenv('RLVR_NB_CACHE', str(tmp_path))
