@@ -153,8 +153,9 @@ class JudgeBackend:
         if not (self.sample and self.sampler == 'local') or not vs: return vs
         import torch
         u = torch.rand(len(vs), generator=self._gen, dtype=torch.float64).tolist()
-        out = [Verdict('YES' if x < v.p_yes else ('NO' if x < v.p_yes + v.p_no else None), v.p_yes, v.p_no) for x, v in zip(u, vs)]
-        self.stats['parse_failures'] += sum(v.label is None for v in out) - sum(v.label is None for v in vs)
+        out = [v if v.judge_error else Verdict('YES' if x < v.p_yes else ('NO' if x < v.p_yes + v.p_no else None), v.p_yes, v.p_no)
+               for x, v in zip(u, vs)]                      # one draw per row in order, errors included, so draws never shift
+        self.stats['parse_failures'] += sum(v.parse_failure for v in out) - sum(v.parse_failure for v in vs)
         return out
 
     def _seeds(self, n: int) -> list[int]:
@@ -172,9 +173,9 @@ class JudgeBackend:
         return v
 
     def _failed(self, i: int, reason: str) -> Verdict:
-        self.stats['requests'] += 1; self.stats['failed_requests'] += 1; self.stats['parse_failures'] += 1
-        _log.warning("%s: judge request %d failed, counted as a parse failure: %s", type(self).__name__, i, reason)
-        return Verdict(None, 0.0, 0.0)
+        self.stats['requests'] += 1; self.stats['failed_requests'] += 1
+        _log.warning("%s: judge request %d failed (a judge error, reward 0 unless excluded): %s", type(self).__name__, i, reason)
+        return Verdict(None, 0.0, 0.0, error=reason)
 
     def verdicts(self, chats: Sequence[Sequence[Mapping]], keys: list | None = None, refit: Callable | None = None) -> list[Verdict]:
         """One `Verdict` per judge chat. `keys` group chats that share a prefix (rows of one question) and `refit(i,
@@ -614,7 +615,7 @@ class OpenAIJudge(JudgeBackend):
             raise ValueError(f"unexpected response shape ({type(e).__name__}: {e})") from None
 
     async def averdicts(self, chats: Sequence[Sequence[Mapping]], keys: list | None = None, refit: Callable | None = None) -> list[Verdict]:
-        "One `Verdict` per judge chat; failed requests are counted parse failures (see above)."
+        "One `Verdict` per judge chat; failed requests are counted judge errors (see above)."
         import httpx
         chats = _check_chats(chats)
         if not chats: return []

@@ -78,15 +78,17 @@ class ExplorationRecorder:
         self.question_key, self.reference_key = question_key, reference_key
         self.__name__ = name or f"teacher_{kind}"
         self.last_parse_failures = None
-        self.judged = self.reused = 0
+        self.judged = self.reused = self.judge_errors = 0
 
     def _replay(self, path: Path, pids: list, responses: list[str]) -> list[Verdict] | None:
         "The recorded verdicts of `path` if it holds exactly these samples (a replayed step after a resume)."
         if not path.exists(): return None
         old = _read_shard(path)
         if list(old.prompt_id) != list(pids) or list(old.response) != list(responses): return None
-        return [Verdict(None if (l is None or (isinstance(l, float) and math.isnan(l))) else l, py, pn)
-                for l, py, pn in zip(old.verdict, old.p_yes, old.p_no)]
+        errors = old['judge_error'] if 'judge_error' in old else [None] * len(old)
+        return [Verdict(None if (l is None or (isinstance(l, float) and math.isnan(l))) else l, py, pn,
+                        error=e if isinstance(e, str) else None)
+                for l, py, pn, e in zip(old.verdict, old.p_yes, old.p_no, errors)]
 
     def __call__(self, prompts=None, completions=None, completion_ids=None, **kwargs) -> list[float]:
         completions = list(completions or [])
@@ -110,10 +112,11 @@ class ExplorationRecorder:
         meta = {c: list(kwargs[c]) for c in _META_COLUMNS if c in kwargs}
         rows = [{'prompt_id': pids[i], 'step': step, 'sample': i, 'question': qs[i], 'reference': refs[i],
                  'response': responses[i], 'final_step': final_step(responses[i]), 'verdict': verdicts[i].label,
-                 'p_yes': verdicts[i].p_yes, 'p_no': verdicts[i].p_no, 'reward': rewards[i],
+                 'p_yes': verdicts[i].p_yes, 'p_no': verdicts[i].p_no, 'reward': rewards[i], 'judge_error': verdicts[i].error,
                  **{c: v[i] for c, v in meta.items()}} for i in range(n)]
         self.writer.write(rows, path)
         self.last_parse_failures = [v.parse_failure for v in verdicts]
+        self.judge_errors += sum(v.judge_error for v in verdicts)      # no teacher answered: recorded apart from parse failures
         return rewards
 
     def __repr__(self): return f"<exploration recorder {self.__name__} of {self.teacher!r} → {self.writer.dir}>"

@@ -17,9 +17,9 @@ from .data import DataError, final_step
 from .verify import REWARD_KINDS, Verdict, Verifier, answered, check_triples, judge_deadline
 
 # %% auto #0
-__all__ = ['JUDGE_SYSTEM_PROMPT', 'JUDGE_TEMPLATE', 'JUDGE_MAX_CHARS', 'fit_fields', 'REWARD_BATCH_TIMEOUT', 'truncate_fields',
-           'judge_messages', 'GenerativeVerifier', 'CascadeVerifier', 'completion_text', 'make_reward_func',
-           'make_async_reward_func', 'zscore_rewards', 'Verdict']
+__all__ = ['JUDGE_SYSTEM_PROMPT', 'JUDGE_TEMPLATE', 'JUDGE_MAX_CHARS', 'fit_fields', 'REWARD_BATCH_TIMEOUT', 'ON_JUDGE_ERROR',
+           'truncate_fields', 'judge_messages', 'GenerativeVerifier', 'CascadeVerifier', 'completion_text',
+           'make_reward_func', 'make_async_reward_func', 'zscore_rewards', 'Verdict']
 
 # %% ../nbs/03_reward.ipynb #345bffd3
 JUDGE_SYSTEM_PROMPT = 'You are a helpful assistant.'
@@ -108,7 +108,7 @@ class GenerativeVerifier(Verifier):
     def tokenizer(self): return getattr(self.engine, 'tokenizer', None)
     @property
     def stats(self) -> Counter:
-        "The judge path's counters (calls, rows, judged, no_final_step, parse_failures) over the backend's own (a copy)."
+        "The judge path's counters (calls, rows, judged, no_final_step, parse_failures, judge_errors) over the backend's own (a copy)."
         return Counter({**getattr(self.engine, 'stats', {}), **self._stats})
     def reseed(self, seed: int) -> None:
         "Restart the backend's verdict sampler from `seed`."
@@ -145,7 +145,8 @@ class GenerativeVerifier(Verifier):
         if len(vs) != len(live): raise RuntimeError(f"judge backend returned {len(vs)} verdicts for {len(live)} chats")
         for i, v in zip(live, vs): out[i] = v
         self._stats['calls'] += 1; self._stats['rows'] += n; self._stats['judged'] += len(live)
-        self._stats['no_final_step'] += n - len(live); self._stats['parse_failures'] += sum(v.label is None for v in vs)
+        self._stats['no_final_step'] += n - len(live); self._stats['parse_failures'] += sum(v.parse_failure for v in vs)
+        self._stats['judge_errors'] += sum(v.judge_error for v in vs)
         return out
 
     def judge(self, questions: Sequence[str], responses: Sequence[Any], references: Sequence[str]) -> list[Verdict]:
@@ -243,16 +244,19 @@ def _finite01(x) -> float:
     return min(1.0, max(0.0, x)) if math.isfinite(x) else 0.0
 
 REWARD_BATCH_TIMEOUT = 600.0   # s: the default time bound of one reward-function call (see below)
+ON_JUDGE_ERROR = ('zero', 'exclude')
 
 class _RewardFunc:
-    def __init__(self, verifier, kind, question_key, reference_key, log_metric, name, batch_timeout=REWARD_BATCH_TIMEOUT):
+    def __init__(self, verifier, kind, question_key, reference_key, log_metric, name, batch_timeout=REWARD_BATCH_TIMEOUT,
+                 on_judge_error='zero'):
+        if on_judge_error not in ON_JUDGE_ERROR: raise ValueError(f"on_judge_error must be one of {ON_JUDGE_ERROR}, not {on_judge_error!r}")
         if batch_timeout is not None and not (isinstance(batch_timeout, (int, float)) and 0 < batch_timeout < math.inf):
             raise ValueError(f"batch_timeout must be a finite number of seconds > 0 or None, not {batch_timeout!r}")
         if kind not in REWARD_KINDS: raise ValueError(f"kind must be one of {REWARD_KINDS}, not {kind!r}")
         if isinstance(verifier, JudgeBackend): verifier = GenerativeVerifier(verifier)   # a bare backend: the judge path around it
         if not hasattr(verifier, 'judge'): raise TypeError(f"{verifier!r} is not a verifier (no .judge)")
         self.verifier, self.kind, self.question_key, self.reference_key = verifier, kind, question_key, reference_key
-        self.log_metric, self.batch_timeout, self.stats = log_metric, batch_timeout, Counter()
+        self.log_metric, self.batch_timeout, self.on_judge_error, self.stats = log_metric, batch_timeout, on_judge_error, Counter()
         self.__name__ = name or f"{getattr(verifier, 'name', type(verifier).__name__)}_{kind}"
 
     def _inputs(self, completions, kwargs):
@@ -267,13 +271,18 @@ class _RewardFunc:
                 raise DataError(f"reward function {self.__name__}: {len(completions)} completions but {len(cols[role])} values in '{key}'")
         return cols['question'], [completion_text(c) for c in completions], cols['reference']
 
-    def _finish(self, verdicts, kwargs, unjudged: int = 0) -> list[float]:
-        rewards = [_finite01(v.reward(self.kind)) for v in verdicts]
+    def _finish(self, verdicts, kwargs, unjudged: int = 0) -> list[float | None]:
+        "Rewards (a judge error: 0, or None with on_judge_error='exclude', which TRL treats as unscorable); counters and metrics."
+        drop = self.on_judge_error == 'exclude'
+        rewards = [None if drop and v.judge_error else _finite01(v.reward(self.kind)) for v in verdicts]
+        errors = sum(v.judge_error for v in verdicts)
         self.stats['calls'] += 1; self.stats['rows'] += len(verdicts); self.stats['unjudged'] += unjudged
+        self.stats['judge_errors'] += errors; self.stats['excluded'] += errors if drop else 0
         lm = kwargs.get('log_metric') or self.log_metric
         if lm is not None and verdicts:
             lm(f'{self.__name__}/parse_failure_rate', sum(v.parse_failure for v in verdicts) / len(verdicts))
             lm(f'{self.__name__}/unjudged_rate', unjudged / len(verdicts))
+            lm(f'{self.__name__}/judge_error_rate', errors / len(verdicts))
             lm(f'{self.__name__}/mean_p_yes', sum(v.p_yes for v in verdicts) / len(verdicts))
         if kwargs.get('log_extra') is not None: kwargs['log_extra'](f'{self.__name__}_verdict', [str(v.label) for v in verdicts])
         return rewards
@@ -297,16 +306,17 @@ class _AsyncRewardFunc(_RewardFunc):
 
 def make_reward_func(verifier, kind: str = 'soft', question_key: str = 'question', reference_key: str = 'reference',
                      log_metric: Callable | None = None, name: str | None = None,
-                     batch_timeout: float | None = REWARD_BATCH_TIMEOUT) -> Callable:
-    """A TRL reward function `f(prompts, completions, completion_ids=None, **columns) -> list[float]` backed by `verifier`.
-    Each call judges within `batch_timeout` seconds (`judge_deadline`); what is left unjudged scores 0, counted in `.stats`."""
-    return _RewardFunc(verifier, kind, question_key, reference_key, log_metric, name, batch_timeout)
+                     batch_timeout: float | None = REWARD_BATCH_TIMEOUT, on_judge_error: str = 'zero') -> Callable:
+    """A TRL reward function `f(prompts, completions, completion_ids=None, **columns) -> list[float | None]` backed by `verifier`.
+    Each call judges within `batch_timeout` seconds (`judge_deadline`); what is left unjudged scores 0, counted in `.stats`.
+    A judge error (no judge answered) scores 0 (`on_judge_error='zero'`) or None (`'exclude'`: the row is left out)."""
+    return _RewardFunc(verifier, kind, question_key, reference_key, log_metric, name, batch_timeout, on_judge_error)
 
 def make_async_reward_func(verifier, kind: str = 'soft', question_key: str = 'question', reference_key: str = 'reference',
                            log_metric: Callable | None = None, name: str | None = None,
-                           batch_timeout: float | None = REWARD_BATCH_TIMEOUT) -> Callable:
+                           batch_timeout: float | None = REWARD_BATCH_TIMEOUT, on_judge_error: str = 'zero') -> Callable:
     "Like `make_reward_func`, but a coroutine function (TRL 1.16 awaits async reward functions concurrently)."
-    return _AsyncRewardFunc(verifier, kind, question_key, reference_key, log_metric, name, batch_timeout)
+    return _AsyncRewardFunc(verifier, kind, question_key, reference_key, log_metric, name, batch_timeout, on_judge_error)
 
 # %% ../nbs/03_reward.ipynb #71390f91
 def zscore_rewards(rewards, eps: float = 1e-6, *, mask=None):

@@ -14,11 +14,12 @@ from accelerate.utils import gather, is_peft_model
 from trl import GRPOConfig, GRPOTrainer
 
 from .data import final_step
-from .reward import completion_text
+from .config import ESTIMATORS
+from .reward import completion_text, zscore_rewards
 
 # %% auto #0
-__all__ = ['TRL_MINOR', 'ESTIMATORS', 'TOKEN_LEVEL', 'REWARD_NORMS', 'compute_advantages', 'is_non_answer', 'hacking_stats',
-           'RLVRConfig', 'RLVRTrainer', 'train_policy', 'NON_ANSWER_PATTERNS']
+__all__ = ['TRL_MINOR', 'TOKEN_LEVEL', 'REWARD_NORMS', 'compute_advantages', 'is_non_answer', 'hacking_stats', 'RLVRConfig',
+           'RLVRTrainer', 'train_policy', 'NON_ANSWER_PATTERNS']
 
 # %% ../nbs/06_rl.ipynb #abe7ba11
 TRL_MINOR = '1.16'
@@ -27,19 +28,9 @@ if not trl.__version__.startswith(TRL_MINOR + '.'):
                   f"trl {trl.__version__} is installed")
 
 # %% ../nbs/06_rl.ipynb #6e650206
-ESTIMATORS = ('reinforce', 'rloo', 'reinforce_pp', 'reinforce_pp_baseline', 'grpo')
 TOKEN_LEVEL = ('reinforce_pp', 'reinforce_pp_baseline')
 REWARD_NORMS = ('batch', 'group', 'none')
-_STD_TOL = 1e-6
-
-def _masked_zscore(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    "Z-score of `x` over the positions where `m` is True (population std; std ≈ 0 → zeros); 0 elsewhere."
-    n = m.sum()
-    if n == 0: return torch.zeros_like(x)
-    mean = (x * m).sum() / n
-    std = (((x - mean) ** 2) * m).sum().div(n).sqrt()
-    if std < _STD_TOL: return torch.zeros_like(x)
-    return torch.where(m, (x - mean) / std, torch.zeros_like(x))
+_STD_TOL = 1e-6   # a std below this is no signal: zeros (as in `zscore_rewards`)
 
 def _group_stats(x: torch.Tensor, m: torch.Tensor, G: int):
     "Per-group count, sum, mean, population and Bessel std of `x` over valid `m`, each (B/G, 1)."
@@ -81,7 +72,7 @@ def compute_advantages(rewards: torch.Tensor, num_generations: int, estimator: s
     valid = ~torch.isnan(r)
     r = torch.where(valid, r, torch.zeros_like(r))
     # 1. reward normalisation (before the baseline)
-    if reward_norm == 'batch': r = _masked_zscore(r, valid)
+    if reward_norm == 'batch': r = zscore_rewards(r, _STD_TOL, mask=valid)
     elif reward_norm == 'group':
         n, _, mean, pop, _ = _group_stats(r, valid, G)
         z = (r.view(-1, G) - mean) / pop.clamp(min=_STD_TOL)
@@ -105,7 +96,7 @@ def compute_advantages(rewards: torch.Tensor, num_generations: int, estimator: s
         adv = adv - beta * k.flip(1).cumsum(1).flip(1)
     adv = torch.where(m, adv, torch.zeros_like(adv))
     # 4. REINFORCE++: whiten over every valid token of the batch
-    if estimator in TOKEN_LEVEL: adv = _masked_zscore(adv, m)
+    if estimator in TOKEN_LEVEL: adv = zscore_rewards(adv, _STD_TOL, mask=m)
     return adv
 
 # %% ../nbs/06_rl.ipynb #559ffb34
@@ -289,7 +280,7 @@ class RLVRTrainer(GRPOTrainer):
         G = self.num_generations if mode == 'train' else self.num_generations_eval
         bs = self.args.per_device_train_batch_size if mode == 'train' else self.args.per_device_eval_batch_size
         raw = self._raw_rewards
-        unscorable = torch.isnan(raw).all(1)
+        unscorable = torch.isnan(raw[:, self.reward_weights.to(raw.device) != 0]).all(1)   # over the weighted rewards
         rewards = (raw * self.reward_weights.to(raw.device)[None]).nansum(1)
         rewards[unscorable] = float('nan')
         mask = out['completion_mask'] if 'tool_mask' not in out else out['completion_mask'] * out['tool_mask']

@@ -5,7 +5,7 @@
 # %% ../nbs/02_verify.ipynb #18915ba8
 from __future__ import annotations
 import atexit, contextlib, contextvars, json, math, re, select, subprocess, sys, threading, time, warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from .data import DataError, final_step
@@ -26,18 +26,22 @@ def _prob(x: Any) -> float:
 
 @dataclass(frozen=True)
 class Verdict:
-    "A judge's verdict: first-token `label` ('YES', 'NO' or None) and first-token probabilities."
+    "A judge's verdict: first-token `label` ('YES', 'NO' or None), first-token probabilities, and `error` when no judge answered."
     label: str | None
     p_yes: float = 0.0
     p_no: float = 0.0
+    error: str | None = field(default=None, compare=False)   # why the judge gave no verdict (a failed request); label None
 
     def __post_init__(self):
         if self.label not in ('YES', 'NO', None): raise ValueError(f"label must be 'YES', 'NO' or None, not {self.label!r}")
+        if self.error is not None and self.label is not None: raise ValueError("a verdict with an error has no label")
         object.__setattr__(self, 'p_yes', _prob(self.p_yes))
         object.__setattr__(self, 'p_no', _prob(self.p_no))
 
     @property
-    def parse_failure(self) -> bool: return self.label is None
+    def parse_failure(self) -> bool: return self.label is None and self.error is None
+    @property
+    def judge_error(self) -> bool: return self.error is not None
     @property
     def binary(self) -> float: return 1.0 if self.label == 'YES' else 0.0
     @property
@@ -74,6 +78,7 @@ class Verifier:
         if kind not in REWARD_KINDS: raise ValueError(f"kind must be one of {REWARD_KINDS}, not {kind!r}")
         return [v.reward(kind) for v in self.judge(questions, responses, references)]
     def __repr__(self): return f"{type(self).__name__}({self.name!r})"
+
 def answered(responses: Sequence[Any]) -> tuple[list[int], list[Verdict]]:
     "The rows whose response has a final step, and a verdict list with `Verdict('NO', 0, 1)` for every row: the others score 0 unjudged."
     return [i for i, r in enumerate(responses) if final_step(r)], [Verdict('NO', 0.0, 1.0)] * len(responses)

@@ -139,13 +139,13 @@ def test_retries_then_success(fake):
     vs = j.verdicts(_chats(4))
     assert [v.label for v in vs] == ['YES', 'NO', 'NO', 'YES'] and j.stats['retries'] == 8 and j.stats['failed_requests'] == 0
 
-def test_failures_are_counted_parse_failures(fake, caplog):
+def test_failures_are_counted_judge_errors(fake, caplog):
     caplog.set_level(logging.WARNING, logger='rlvr_nb.backends')
     for model, reason in (('bad', 'HTTP 400'), ('garbage', 'not JSON')):
         j = OpenAIJudge(fake, model, retries=2, backoff=0.01)
         vs = j.verdicts(_chats(3))
-        assert vs == [Verdict(None, 0.0, 0.0)] * 3
-        assert j.stats['failed_requests'] == 3 and j.stats['parse_failures'] == 3 and j.stats['retries'] == 0
+        assert vs == [Verdict(None, 0.0, 0.0)] * 3 and all(v.judge_error and not v.parse_failure for v in vs)
+        assert j.stats['failed_requests'] == 3 and j.stats['parse_failures'] == 0 and j.stats['retries'] == 0
         assert reason in caplog.text
     # a port nobody listens on: connection errors are retried, then counted
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]

@@ -73,3 +73,22 @@ def test_former_name_n_still_works(tmp_path, tok):
     assert len(e) == 4 and sorted(e['prompt_id']) == [0, 0, 1, 1]                  # 2 prompts x 2 generations
     with pytest.raises(TypeError, match='got both'):
         collect_exploration(None, ToyOracle(), ds, n=2, num_generations=2, **{**kw, 'output_dir': tmp_path / 'x'})
+
+
+class FlakyOracle(ToyOracle):
+    "The toy oracle whose every second request fails (no verdict: a judge error)."
+    def judge(self, q, r, a):
+        from rlvr_nb.verify import Verdict
+        vs = super().judge(q, r, a)
+        return [Verdict(None, error='HTTP 503') if i % 2 else v for i, v in enumerate(vs)]
+
+
+def test_judge_errors_are_recorded_apart_and_not_distilled(tmp_path):
+    rows = make_toy_dataset(4, seed=2)
+    rec = ExplorationRecorder(FlakyOracle(), ShardWriter(tmp_path, fmt='parquet', rank=0))
+    comps = ['x\n' + r for r in rows['reference']]
+    rw = rec(prompts=[None] * 4, completions=comps, question=rows['question'], reference=rows['reference'], prompt_id=list(range(4)))
+    assert rec.judge_errors == 2 and rec.last_parse_failures == [False] * 4 and rw[1] == rw[3] == 0.0
+    e = load_exploration(tmp_path)
+    assert e['judge_error'] == [None, 'HTTP 503', None, 'HTTP 503'] and e['verdict'][1] is None
+    assert len(verdict_sft_dataset(tmp_path, verbose=False)) == 2               # only the two real verdicts are training rows

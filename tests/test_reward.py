@@ -299,7 +299,7 @@ def test_reward_func_signature_columns_and_logging():
            log_metric=lambda k, v: logged.__setitem__(k, v), log_extra=lambda k, v: extra.__setitem__(k, v), trainer_state=None)
     assert rw == [0.7, 1 - 0.8, 0.7] and all(type(x) is float for x in rw)
     assert logged == {'counting_soft/parse_failure_rate': 0.0, 'counting_soft/mean_p_yes': pytest.approx((0.7 + 0.1 + 0.7) / 3),
-                      'counting_soft/unjudged_rate': 0.0}
+                      'counting_soft/unjudged_rate': 0.0, 'counting_soft/judge_error_rate': 0.0}
     assert extra == {'counting_soft_verdict': ['YES', 'NO', 'YES']}
     with pytest.raises(DataError, match="no 'answer' column"):
         make_reward_func(m, reference_key='answer')(prompts=['p'], completions=['c'], question=['q'], reference=['r'])
@@ -450,3 +450,20 @@ def test_cascade_and_remote_judge_share_the_batch_deadline():
             return f(prompts=['q'] * 9, completions=comps, question=['q'] * 9, reference=['5'] * 9)
         t0 = time.monotonic(); asyncio.run(in_loop()); assert time.monotonic() - t0 < 2.0
     finally: srv.shutdown()
+
+
+def test_judge_errors_score_zero_or_are_excluded():
+    "A remote judge that cannot be reached: judge errors (not parse failures), 0 by default, None with 'exclude'."
+    import socket
+    from rlvr_nb.backends import OpenAIJudge
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]     # nothing listens there
+    judge = GenerativeVerifier(OpenAIJudge(f'http://127.0.0.1:{port}/v1', 'j', retries=0, timeout=2))
+    kw = dict(prompts=['q'] * 3, completions=['Therefore, 5', '', 'Therefore, 6'], question=['q'] * 3, reference=['5'] * 3)
+    for mode, want in (('zero', [0.0, 0.0, 0.0]), ('exclude', [None, 0.0, None])):   # '' has no final step: a real 0
+        logged = {}
+        f = make_reward_func(judge, kind='soft', on_judge_error=mode, log_metric=logged.__setitem__)
+        assert f(**kw) == want
+        assert f.stats['judge_errors'] == 2 and f.stats['excluded'] == (2 if mode == 'exclude' else 0)
+        assert logged[f'{f.__name__}/judge_error_rate'] == pytest.approx(2 / 3) and logged[f'{f.__name__}/parse_failure_rate'] == 0
+    assert judge.stats['judge_errors'] == 4 and judge.stats['parse_failures'] == 0
+    with pytest.raises(ValueError, match='on_judge_error'): make_reward_func(judge, on_judge_error='skip')

@@ -205,3 +205,18 @@ def test_monitor_reads_parse_failures_from_make_reward_func(tmp_path, tok):
              train_dataset=ds, processing_class=tok)
     tr.train()
     assert tr.state.log_history[0]['monitor/parse_failure_rate'] == pytest.approx(0.5)
+
+
+def test_unscorable_is_decided_over_weighted_rewards(tmp_path, tok):
+    """A judge that failed on some rows (None, `on_judge_error='exclude'`) beside a weight-0 monitor that always scores:
+    the rows count as unscorable (advantage 0), not as reward 0 from the monitor's number."""
+    EXCL = [None, 1., 0., 0., None, 1., 0., 1.]
+    def judge(completions, **kw): return list(EXCL)
+    def monitor(completions, **kw): return [1.0] * len(completions)
+    tr = Spy(tiny_policy(tok), [judge, monitor], cfg(tmp_path, advantage_estimator='reinforce', reward_norm='batch', beta=0.0,
+                                                      reward_weights=[1.0, 0.0]), train_dataset=prompt_dataset(8), processing_class=tok)
+    tr.train()
+    adv = tr.seen[0]['advantages']
+    scored = torch.tensor([x for x in EXCL if x is not None])
+    want = [0.0 if x is None else (x - scored.mean().item()) / scored.std(unbiased=False).item() for x in EXCL]
+    assert torch.allclose(adv, torch.tensor(want), atol=1e-4), adv
