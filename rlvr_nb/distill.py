@@ -439,9 +439,17 @@ def evaluate_verifier(verifier: Verifier, labelled: Any, *, field_key: str | Non
     return VerifierReport(overall=overall, per_field=per, rows=rows, bins=bins)
 
 # %% ../nbs/05a_distill.ipynb #8213ed4a
-def split_by_question(data: Any, heldout: float = 0.2, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    "Split rows into (train, held-out) by a hash of the question text: every sample of a question lands on one side."
+def split_by_question(data: Any, heldout: float = 0.2, seed: int = 0, *, exact: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split rows into (train, held-out) by question: every sample of a question lands on one side.
+    By default a seeded hash of the question text decides (`hash < heldout`: the share is approximate, and a question
+    stays on its side however the data grows); `exact=True` holds out exactly `round(heldout × questions)` questions,
+    drawn by a seeded shuffle of the sorted questions (the share a small run asks for)."""
     df = _to_frame(data)
     _require(df, ('question',), 'split_by_question')
+    if exact:
+        qs = np.array(sorted(df['question'].unique()))
+        np.random.default_rng(seed).shuffle(qs)
+        held = df['question'].isin(set(qs[:int(round(len(qs) * heldout))]))
+        return df[~held].reset_index(drop=True), df[held].reset_index(drop=True)
     h = np.array([int(hashlib.sha256(f"{seed}\x1f{q}".encode()).hexdigest()[:8], 16) / 16**8 for q in df.question])
     return df[h >= heldout].reset_index(drop=True), df[h < heldout].reset_index(drop=True)
