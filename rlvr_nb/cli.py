@@ -10,25 +10,21 @@ from pathlib import Path
 import yaml
 from fastcore.script import Param, anno_parser, call_parse
 
-from .config import ConfigError, PRESETS, RunConfig, _apply, check_config
-from .runner import RunLockedError, StageError
+from .config import ConfigError, PRESETS, RunConfig, _apply, check_config, load_yaml
+from .runner import RunLockedError, StageError, run_lock
 
 def _overrides(sets) -> dict:
     out = {}
     for s in sets or []:
         if '=' not in s: raise ConfigError(f"--set expects KEY=VALUE (e.g. train.max_steps=4), got {s!r}")
         k, v = s.split('=', 1)
-        try: out[k.strip()] = yaml.safe_load(v)
+        try: out[k.strip()] = load_yaml(v)
         except yaml.YAMLError as e: raise ConfigError(f"--set {k}: the value is not valid YAML ({e})") from None
     return out
 
 def _resolve(config, preset, sets, output_dir) -> RunConfig:
     if preset is not None and preset not in PRESETS: raise ConfigError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
-    if config is not None:
-        d = yaml.safe_load(Path(config).read_text()) if Path(config).is_file() else None
-        if d is None and not Path(config).is_file(): raise ConfigError(f"config file not found: {config}")
-        if preset is not None: d = {**(d or {}), 'preset': preset}
-        cfg = RunConfig.from_dict(d or {}) if preset is not None else RunConfig.from_yaml(config)
+    if config is not None: cfg = RunConfig.from_yaml(config, **({'preset': preset} if preset is not None else {}))   # ConfigError names the file
     else: cfg = PRESETS[preset or 'toy']()
     cfg = _apply(cfg, _overrides(sets))
     if output_dir is not None: cfg.output_dir = str(output_dir)
@@ -63,7 +59,8 @@ def report(path: Param("the run's output directory", str, opt=False, nargs='?') 
     if d is None: raise ConfigError("rlvr report needs the run's directory: rlvr report OUTPUT_DIR")
     if not Path(d).is_dir(): raise ConfigError(f"no such run directory: {d}")
     from rlvr_nb.report import rebuild_report   # here, not at the top: pandas and matplotlib
-    try: p = rebuild_report(d)
+    try:
+        with run_lock(Path(d)): p = rebuild_report(d)   # not while a run rewrites the files
     except FileNotFoundError as e: raise ConfigError(str(e)) from None
     print(p)
     return p

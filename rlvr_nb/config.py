@@ -4,18 +4,19 @@
 
 # %% ../nbs/08_config.ipynb #7ddbd537
 from __future__ import annotations
-import copy, dataclasses, difflib, os, warnings
+import ast, copy, dataclasses, difflib, functools, json, math, os, re, warnings
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Sequence, Union, get_args, get_origin, get_type_hints
+from typing import Any, Callable, Sequence, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
 # %% auto #0
 __all__ = ['REWARD_SOURCES', 'REWARD_NAMES', 'ESTIMATORS', 'PAPER_MODELS', 'RENAMED_KEYS', 'PRESETS', 'parse_reward',
            'DataConfig', 'ModelsConfig', 'BackendsConfig', 'AgreementConfig', 'ExploreConfig', 'DistillConfig',
-           'TrainConfig', 'EvaluateConfig', 'ConfigError', 'RunConfig', 'atomic_write', 'parse_oracle_spec',
-           'cuda_available', 'check_config']
+           'TrainConfig', 'EvaluateConfig', 'ConfigError', 'RunConfig', 'atomic_write', 'load_yaml', 'read_yaml_config',
+           'local_data_path', 'parse_oracle_spec', 'cuda_available', 'world_size', 'rl_arg_names', 'sft_arg_names',
+           'toy_domains', 'count_rows', 'check_config']
 
 # %% ../nbs/08_config.ipynb #71c10534
 REWARD_SOURCES = ('rule', 'teacher', 'student')
@@ -249,13 +250,11 @@ class RunConfig:
         return _merge(PRESETS[preset](), _checked(d))
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike) -> RunConfig:
-        p = Path(path).expanduser()
-        if not p.is_file(): raise ConfigError(f"config file not found: {p}")
-        try: d = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as e: raise ConfigError(f"{p}: not valid YAML: {e}") from None
-        try: return cls.from_dict(d or {})
-        except ConfigError as e: raise ConfigError(f"{p}: {e}") from None
+    def from_yaml(cls, path: str | os.PathLike, **replace) -> RunConfig:
+        "The config in YAML file `path` (with the top-level keys in `replace` replaced, e.g. `preset`); `ConfigError` names the file."
+        d = {**read_yaml_config(path), **replace}
+        try: return cls.from_dict(d)
+        except ConfigError as e: raise ConfigError(f"{Path(path).expanduser()}: {e}") from None
 
     def to_dict(self) -> dict: return dataclasses.asdict(self)
 
@@ -315,13 +314,37 @@ def atomic_write(path: Path, text: str) -> Path:
     os.replace(tmp, path)
     return path
 
+class _Loader(yaml.SafeLoader):
+    "PyYAML's safe loader, also reading exponent floats without a dot or sign (`1e-5`, `5e-7`, `1.0e5`), as YAML 1.2 and Python do."
+_Loader.add_implicit_resolver('tag:yaml.org,2002:float', re.compile(r'^[-+]?(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)[eE][-+]?\d+$'), list('-+0123456789.'))
+
+def load_yaml(text: str) -> Any:
+    "YAML `text` as Python values (safe: plain data only), exponent floats such as `5e-7` included."
+    return yaml.load(text, Loader=_Loader)
+
+def read_yaml_config(path: str | os.PathLike) -> dict:
+    "The mapping in YAML file `path`; `ConfigError` naming the file when it is missing, unreadable, not YAML or not a mapping."
+    p = Path(path).expanduser()
+    if not p.is_file(): raise ConfigError(f"config file not found: {p}" + (' (a directory)' if p.is_dir() else ''))
+    try: d = load_yaml(p.read_text(encoding='utf-8'))
+    except yaml.YAMLError as e: raise ConfigError(f"{p}: not valid YAML: {e}") from None
+    except (OSError, UnicodeDecodeError) as e: raise ConfigError(f"{p}: cannot read the config file: {e}") from None
+    if d is None: return {}
+    if not isinstance(d, dict): raise ConfigError(f"{p}: a run config must be a mapping, not {type(d).__name__}")
+    return d
+
 PRESETS = {'toy': RunConfig.toy, 'paper': RunConfig.paper}
 
-# %% ../nbs/08_config.ipynb #f27f6c44
+# %% ../nbs/08_config.ipynb #c3b852be
 _DATA_EXT = ('.json', '.jsonl', '.csv', '.parquet', '.arrow', '.yaml', '.yml', '.txt')
 
 def _looks_local(spec: str) -> bool:
     return spec.startswith(('/', '.', '~')) or spec.lower().endswith(_DATA_EXT) or Path(spec).expanduser().exists()
+
+def local_data_path(spec: Any) -> Path | None:
+    "The path of a data spec that names a local file or folder (not `'toy'`, not a hub id), else None."
+    if not isinstance(spec, str) or spec == 'toy' or not _looks_local(spec): return None
+    return Path(spec).expanduser()
 
 def parse_oracle_spec(spec: str) -> float:
     "The noise rate of a toy-oracle spec: `'toy-oracle@0.1'` → 0.1 (`'toy-oracle'` → 0.0); `ConfigError` for a bad one."
@@ -336,6 +359,299 @@ def cuda_available() -> bool:
         import torch   # here, not at the top: `rlvr config` and `rlvr --help` must not pay for it
         return bool(torch.cuda.is_available())
     except Exception: return False
+
+def world_size() -> int:
+    "The number of training processes: `WORLD_SIZE` from the environment (a launcher sets it), default 1."
+    v = os.environ.get('WORLD_SIZE', '1')
+    try: n = int(v)
+    except ValueError: n = 0
+    if n < 1: raise ConfigError(f"WORLD_SIZE={v!r} in the environment is not a positive integer")
+    return n
+
+# %% ../nbs/08_config.ipynb #0933d578
+def _module_file(mod: str) -> Path | None:
+    "The source file of module `mod`, found without importing it (only the top-level package's spec is looked up)."
+    import importlib.util   # here: only a check that reads sources pays for it
+    top, *rest = mod.split('.')
+    try: spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError): return None
+    if spec is None: return None
+    if not spec.submodule_search_locations: return Path(spec.origin) if not rest and spec.origin else None
+    p = Path(list(spec.submodule_search_locations)[0]).joinpath(*rest)
+    for f in (p / '__init__.py', p.with_name(p.name + '.py')):
+        if f.is_file(): return f
+    return None
+
+@functools.lru_cache(maxsize=None)
+def _parse_file(path: str, mtime_ns: int) -> ast.Module | None:
+    try: return ast.parse(Path(path).read_text(encoding='utf-8'))
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError): return None
+
+def _tree(mod: str) -> tuple[Path, ast.Module] | None:
+    f = _module_file(mod)
+    if f is None: return None
+    t = _parse_file(str(f), f.stat().st_mtime_ns)
+    return None if t is None else (f, t)
+
+def _top_level(tree: ast.Module):
+    "The module's statements, with those inside top-level `if` (e.g. `TYPE_CHECKING`) and `try` blocks."
+    for s in tree.body:
+        yield s
+        if isinstance(s, (ast.If, ast.Try)): yield from (x for part in (s.body, s.orelse) for x in part)
+
+def _import_target(mod: str, path: Path, node: ast.ImportFrom) -> str:
+    if not node.level: return node.module
+    pkg = mod if path.name == '__init__.py' else mod.rpartition('.')[0]
+    for _ in range(node.level - 1): pkg = pkg.rpartition('.')[0]
+    return f'{pkg}.{node.module}' if node.module else pkg
+
+def _definition(mod: str, name: str, depth: int = 0) -> tuple[str, ast.AST] | None:
+    "Where `name`, as seen from module `mod`, is defined: `(module, node)`, following `from ... import` (also `*`) chains."
+    t = _tree(mod) if depth < 10 else None
+    if t is None: return None
+    path, tree = t
+    for s in _top_level(tree):
+        if isinstance(s, (ast.ClassDef, ast.FunctionDef)) and s.name == name: return mod, s
+        if isinstance(s, ast.Assign) and any(isinstance(x, ast.Name) and x.id == name for x in s.targets): return mod, s
+    imports = [s for s in _top_level(tree) if isinstance(s, ast.ImportFrom)]
+    for s in imports:                      # a name imported explicitly ...
+        for a in s.names:
+            if (a.asname or a.name) == name: return _definition(_import_target(mod, path, s), a.name, depth + 1)
+    for s in imports:                      # ... before any `import *`
+        if any(a.name == '*' for a in s.names):
+            r = _definition(_import_target(mod, path, s), name, depth + 1)
+            if r is not None: return r
+    return None
+
+def _decorated_dataclass(node: ast.ClassDef) -> bool:
+    return any('dataclass' in ast.unparse(d) for d in node.decorator_list)
+
+def _init_fields(mod: str, cls: str) -> frozenset | None:
+    "The `__init__` fields of dataclass `cls` of module `mod`, read from the sources (None when they cannot be read)."
+    r = _definition(mod, cls)
+    if r is None or not isinstance(r[1], ast.ClassDef): return None
+    m, node = r
+    names: set = set()
+    for b in node.bases:
+        if isinstance(b, ast.Name) and b.id == 'object': continue
+        if not isinstance(b, ast.Name): return None
+        rb = _definition(m, b.id)
+        if rb is None or not isinstance(rb[1], ast.ClassDef): return None
+        if not _decorated_dataclass(rb[1]) and not rb[1].bases: continue
+        fb = _init_fields(m, b.id)
+        if fb is None: return None
+        names |= fb
+    if not _decorated_dataclass(node): return frozenset(names)
+    for s in node.body:
+        if not (isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)): continue
+        if 'ClassVar' in ast.unparse(s.annotation): continue
+        no_init = isinstance(s.value, ast.Call) and any(k.arg == 'init' and isinstance(k.value, ast.Constant) and k.value.value is False
+                                                        for k in s.value.keywords)
+        (names.discard if no_init else names.add)(s.target.id)
+    return frozenset(names)
+
+def _params(mod: str, name: str, method: str | None = None) -> frozenset | None:
+    "The named parameters of function `name` (or of `name.method`) of module `mod`, read from the sources."
+    r = _definition(mod, name)
+    if r is None: return None
+    node = r[1]
+    if method is not None:
+        node = next((s for s in getattr(node, 'body', []) if isinstance(s, ast.FunctionDef) and s.name == method), None)
+    if not isinstance(node, ast.FunctionDef): return None
+    a = node.args
+    return frozenset(x.arg for x in a.posonlyargs + a.args + a.kwonlyargs) - {'self'}
+
+def _static_or_import(static: Callable, imported: Callable) -> frozenset | None:
+    "`static()`, or when the sources cannot be read that way `imported()` (which may import torch); None if both fail."
+    r = static()
+    if r is not None: return r
+    try: return frozenset(imported())
+    except Exception: return None
+
+def rl_arg_names() -> frozenset | None:
+    "The keys `explore.rl_args` and `train.rl_args` may hold: the `__init__` fields of `rlvr_nb.rl.RLVRConfig`."
+    def imported():
+        from rlvr_nb.rl import RLVRConfig
+        return {f.name for f in fields(RLVRConfig) if f.init}
+    return _static_or_import(lambda: _init_fields('rlvr_nb.rl', 'RLVRConfig'), imported)
+
+def sft_arg_names() -> frozenset | None:
+    "The keys `distill.sft_args` may hold: `train_verifier`'s own parameters, TRL's `SFTConfig` fields and `SFTTrainer` arguments."
+    def imported():
+        import inspect
+        from trl import SFTConfig, SFTTrainer
+        from rlvr_nb.distill import train_verifier
+        named = lambda f: {n for n, p in inspect.signature(f).parameters.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+        return ({f.name for f in fields(SFTConfig) if f.init} | named(train_verifier) | named(SFTTrainer.__init__)) - {'self'}
+    def static():
+        parts = [_params('rlvr_nb.distill', 'train_verifier'), _init_fields('trl', 'SFTConfig'), _params('trl', 'SFTTrainer', '__init__')]
+        return None if None in parts else frozenset().union(*parts)
+    return _static_or_import(static, imported)
+
+def toy_domains() -> tuple | None:
+    "The toy world's domains (`rlvr_nb.toy.TOY_DOMAINS`), read from the sources without importing the toy world."
+    r = _definition('rlvr_nb.toy', 'TOY_DOMAINS')
+    if r is not None:
+        try: return tuple(ast.literal_eval(r[1].value))
+        except (ValueError, TypeError, SyntaxError): pass
+    try:
+        from rlvr_nb.toy import TOY_DOMAINS
+        return tuple(TOY_DOMAINS)
+    except Exception: return None
+
+# %% ../nbs/08_config.ipynb #4cd62acb
+@functools.lru_cache(maxsize=256)
+def _count_rows(path: str, size: int, mtime_ns: int) -> int | None:
+    p = Path(path)
+    kind = p.suffix.lower()
+    try:
+        if kind == '.parquet':
+            import pyarrow.parquet as pq   # the footer only
+            return pq.read_metadata(p).num_rows
+        if kind in ('.json', '.jsonl'):
+            with open(p, 'rb') as f: head = f.read(1 << 16).lstrip(b'\xef\xbb\xbf \t\r\n')
+            if head[:1] == b'[':
+                rows = json.loads(p.read_bytes().decode('utf-8-sig'))
+                return len(rows) if isinstance(rows, list) else None
+            with open(p, 'rb') as f: return sum(1 for line in f if line.strip())
+        if kind == '.csv':
+            import csv
+            from rlvr_nb.data import is_mmlu_source   # a light module; header-less MMLU subject files have no header row
+            with open(p, encoding='utf-8-sig', errors='replace', newline='') as f:
+                n = sum(1 for rec in csv.reader(f) if any(x.strip() for x in rec))
+            return n if is_mmlu_source(p) else max(n - 1, 0)
+    except Exception: return None   # unreadable: the loader names the problem when the stage reads it
+    return None
+
+def count_rows(path: str | os.PathLike) -> int | None:
+    """The number of records in a local data file, read without `datasets`: JSON Lines (non-blank lines), a JSON array
+    (its items), CSV (records after the header), parquet (the footer's count); None for folders, zips, other kinds
+    and unreadable files. Never below the rows a load can return. Cached per (path, size, mtime)."""
+    p = Path(path).expanduser()
+    try: st = p.stat()
+    except OSError: return None
+    return _count_rows(str(p.resolve()), st.st_size, st.st_mtime_ns) if p.is_file() else None
+
+# %% ../nbs/08_config.ipynb #b222aee7
+_NUMBER_RULES = {   # key: (rule, what the message says it must be)
+    'positive': (lambda v: v > 0, 'positive'), 'non-negative': (lambda v: v >= 0, '>= 0'), 'unit': (lambda v: 0 <= v < 1, 'in [0, 1)'),
+    'seed': (lambda v: 0 <= v < 2**32, 'in [0, 2**32) (numpy seeds)'),
+    'at least 2': (lambda v: v >= 2, ">= 2 (TRL's GRPO needs two samples per prompt or more)")}
+
+def _numbers(cfg: RunConfig) -> list[tuple[str, Any, str]]:
+    "Every numeric key with its rule: `(path, value, rule)`."
+    d, a, x, s, t, e = cfg.data, cfg.agreement, cfg.explore, cfg.distill, cfg.train, cfg.evaluate
+    return ([('seed', cfg.seed, 'seed'), ('data.n_explore', d.n_explore, 'positive'), ('data.n_train', d.n_train, 'positive'),
+             ('data.n_test', d.n_test, 'positive'), ('agreement.n_items', a.n_items, 'positive'), ('agreement.samples', a.samples, 'positive'),
+             ('agreement.bootstrap', a.bootstrap, 'non-negative')]
+            + [(f'{n}.{k}', getattr(sec, k), rule) for n, sec in (('explore', x), ('train', t)) for k, rule in (
+                ('num_generations', 'at least 2'), ('learning_rate', 'non-negative'), ('max_steps', 'positive'),
+                ('per_device_train_batch_size', 'positive'), ('max_completion_length', 'positive'), ('temperature', 'positive'))]
+            + [('train.num_train_epochs', t.num_train_epochs, 'positive'), ('train.beta', t.beta, 'non-negative'),
+               ('distill.learning_rate', s.learning_rate, 'non-negative'), ('distill.num_train_epochs', s.num_train_epochs, 'positive'),
+               ('distill.batch_size', s.batch_size, 'positive'), ('distill.max_length', s.max_length, 'positive'),
+               ('distill.augment_rate', s.augment_rate, 'unit'), ('distill.heldout', s.heldout, 'unit'),
+               ('evaluate.batch_size', e.batch_size, 'positive'), ('evaluate.max_new_tokens', e.max_new_tokens, 'positive'),
+               ('evaluate.temperature', e.temperature, 'non-negative')])
+
+def _generation_batch(cfg: RunConfig, name: str, world: int, errs: list) -> None:
+    """The batch rules of TRL's `GRPOConfig` for section `name` (explore or train): the samples of one generation,
+    per-device batch x WORLD_SIZE x steps per generation (or `rl_args.generation_batch_size`), hold whole groups."""
+    sec = getattr(cfg, name)
+    pd, ng, rl = sec.per_device_train_batch_size, sec.num_generations, sec.rl_args or {}
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (pd, ng)): return
+    per_step, gbs, spg = pd * world, None, rl.get('steps_per_generation')
+    gas = rl.get('gradient_accumulation_steps', 1)
+    if cfg.preset == 'paper':   # `RLVRConfig.paper`: 128 samples per optimiser step, 512 per generation
+        if 128 % per_step:
+            errs.append(f"'{name}.per_device_train_batch_size' ({pd}) x WORLD_SIZE ({world}) must divide the paper preset's 128 samples per optimiser step")
+            return
+        gas, gbs = rl.get('gradient_accumulation_steps', 128 // per_step), 512
+    gbs = rl.get('generation_batch_size', gbs)
+    for k, v in (('generation_batch_size', gbs), ('steps_per_generation', spg), ('gradient_accumulation_steps', gas)):
+        if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and v > 0):
+            errs.append(f"'{name}.rl_args.{k}' must be a positive int, not {v!r}"); return
+    if gbs is not None and spg is not None:
+        errs.append(f"'{name}.rl_args': generation_batch_size ({gbs}) and steps_per_generation ({spg}) cannot both be set"
+                    + ('' if 'generation_batch_size' in rl else " (the paper preset sets generation_batch_size; give it as null to use steps_per_generation)")); return
+    if gbs is None:
+        gbs = per_step * (spg or gas)
+        how = f"'{name}.per_device_train_batch_size' ({pd}) x WORLD_SIZE ({world})" + (f" x {'steps_per_generation' if spg else 'gradient_accumulation_steps'} ({spg or gas})" if (spg or gas) != 1 else '')
+    elif gbs % per_step:
+        errs.append(f"'{name}.rl_args.generation_batch_size' ({gbs}) must be a multiple of '{name}.per_device_train_batch_size' ({pd}) x WORLD_SIZE ({world})"); return
+    else: how = f"'{name}.rl_args.generation_batch_size' ({gbs})" if 'generation_batch_size' in rl else f"the paper preset's generation batch ({gbs})"
+    if gbs % ng: errs.append(f"{how} = {gbs} samples per generation, which is not a multiple of '{name}.num_generations' ({ng}): a group would be split")
+
+def _suggestion(k: str, names) -> str:
+    close = difflib.get_close_matches(k, sorted(names), n=1, cutoff=0.7)
+    return f"; did you mean '{close[0]}'?" if close else ''
+
+_PIPELINE_SETS = 'set by the pipeline'
+
+def _pass_through(cfg: RunConfig, errs: list) -> None:
+    "`explore.rl_args`, `train.rl_args` and `distill.sft_args`: known names, and none that another key of the run config sets."
+    rl = None
+    for name in ('explore', 'train'):
+        sec = getattr(cfg, name)
+        if not isinstance(sec.rl_args, dict) or not sec.rl_args: continue
+        rl = rl_arg_names() if rl is None else rl
+        own = {f.name: f'{name}.{f.name}' for f in fields(sec) if f.name not in ('rl_args', 'estimator')}
+        elsewhere = {**own, 'advantage_estimator': f'{name}.estimator', 'seed': 'seed', 'bf16': 'backends.bf16',
+                     'use_vllm': 'backends.use_vllm', 'vllm_mode': 'backends.vllm_mode', 'output_dir': _PIPELINE_SETS,
+                     **({'reward_weights': _PIPELINE_SETS} if name == 'train' else {})}
+        for k in sec.rl_args:
+            if k in elsewhere: errs.append(f"'{name}.rl_args.{k}' is " + (_PIPELINE_SETS if elsewhere[k] == _PIPELINE_SETS else f"set by '{elsewhere[k]}': give it there"))
+            elif rl is not None and k not in rl: errs.append(f"unknown key '{name}.rl_args.{k}' (not a field of `RLVRConfig`){_suggestion(str(k), rl)}")
+    sft = cfg.distill.sft_args
+    if isinstance(sft, dict) and sft:
+        names = sft_arg_names()
+        elsewhere = {'num_train_epochs': 'distill.num_train_epochs', 'epochs': 'distill.num_train_epochs', 'learning_rate': 'distill.learning_rate',
+                     'lr': 'distill.learning_rate', 'batch_size': 'distill.batch_size', 'max_length': 'distill.max_length', 'lora': 'distill.lora',
+                     'seed': 'seed', **{k: _PIPELINE_SETS for k in ('student', 'dataset', 'output_dir', 'tokenizer', 'verbose', 'model', 'args',
+                                                                     'train_dataset', 'processing_class', 'peft_config')}}
+        for k in sft:
+            if k in elsewhere: errs.append(f"'distill.sft_args.{k}' is " + (_PIPELINE_SETS if elsewhere[k] == _PIPELINE_SETS else f"set by '{elsewhere[k]}': give it there"))
+            elif names is not None and k not in names:
+                errs.append(f"unknown key 'distill.sft_args.{k}' (neither a `train_verifier` argument, an `SFTConfig` field nor an `SFTTrainer` argument){_suggestion(str(k), names)}")
+
+def _output_dir(cfg: RunConfig, errs: list) -> None:
+    "The output directory is a directory, or can be made one: no file at its place or above it."
+    if not isinstance(cfg.output_dir, str) or not cfg.output_dir: errs.append(f"'output_dir' must be a path, not {cfg.output_dir!r}"); return
+    p = Path(cfg.output_dir).expanduser().absolute()
+    for q in (p, *p.parents):
+        if not os.path.lexists(q): continue
+        if q.is_dir():
+            if q != p and not os.access(q, os.W_OK | os.X_OK): errs.append(f"'output_dir' {cfg.output_dir}: cannot create it in {q} (not writable)")
+        elif q == p: errs.append(f"'output_dir' {cfg.output_dir} is {'a file' if q.is_file() else 'there'}, not a directory")
+        else: errs.append(f"'output_dir' {cfg.output_dir} lies under {q}, which is {'a file' if q.is_file() else 'not a directory'}")
+        return
+
+def _data(cfg: RunConfig, errs: list) -> None:
+    "Local data files exist and hold the rows asked for; toy-world domains exist."
+    d = cfg.data
+    for path, v in [('data.train', d.train), ('data.test', d.test)]:
+        p = local_data_path(v)
+        if p is not None and not p.exists(): errs.append(f"'{path}': local file not found: {v}")
+    if isinstance(d.train, str) and isinstance(d.test, str) and (d.train == 'toy') != (d.test == 'toy'):
+        errs.append(f"'data.train' is {d.train!r} and 'data.test' is {d.test!r}: both are the toy world ('toy') or neither is")
+    ints = lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0
+    p = local_data_path(d.test)
+    if p is not None and p.is_file() and ints(d.n_test):
+        rows = count_rows(p)
+        if rows is not None and rows < d.n_test: errs.append(f"'data.n_test' is {d.n_test}, but the file of 'data.test' ({d.test}) has {rows} rows")
+    p = local_data_path(d.train)
+    if p is not None and p.is_file() and all(v is None or ints(v) for v in (d.n_explore, d.n_train)):
+        rows = count_rows(p)
+        if rows is not None:   # the split of `RunResources.splits`: STEP 1's prompts first, the rest (up to n_train) for STEP 3
+            pool = min(rows, (d.n_explore or 0) + (d.n_train or 0)) if (d.n_explore or d.n_train) else rows
+            n_ex = min(d.n_explore or pool // 2, pool)
+            if min(d.n_train or pool - n_ex, pool - n_ex) <= 0:
+                errs.append(f"the file of 'data.train' ({d.train}) has {rows} rows: none left for STEP 3 after 'data.n_explore' ({d.n_explore})")
+    if d.domains is not None and isinstance(d.domains, list):
+        if d.train != 'toy': errs.append("'data.domains' selects toy-world domains, but 'data.train' is not 'toy'")
+        elif not d.domains: errs.append("'data.domains' is empty: give at least one domain, or null for all")
+        elif (known := toy_domains()) is not None and (bad := [x for x in d.domains if x not in known]):
+            errs.append(f"'data.domains' has unknown domains {bad}; the toy world's are {list(known)}")
 
 def check_config(cfg: RunConfig, *, cuda: bool | None = None) -> RunConfig:
     "Raise `ConfigError` listing every problem in `cfg` (values, files, GPU-only options); return `cfg` when fine."
@@ -353,23 +669,24 @@ def check_config(cfg: RunConfig, *, cuda: bool | None = None) -> RunConfig:
     enum('train.estimator', t.estimator, ESTIMATORS)
     enum('explore.estimator', x.estimator, ESTIMATORS)
     enum('train.reward_norm', t.reward_norm, ('batch', 'group', 'none'))
-    for r in t.rewards or []: enum('train.rewards[]', r, REWARD_NAMES)
-    if len(set(t.rewards or [])) != len(t.rewards or []): errs.append(f"'train.rewards' has duplicates: {t.rewards}")
+    if isinstance(t.rewards, list):
+        for r in t.rewards: enum('train.rewards[]', r, REWARD_NAMES)
+        if not t.rewards: errs.append("'train.rewards' is empty: give at least one reward (one policy is trained per reward)")
+        if len(set(map(str, t.rewards))) != len(t.rewards): errs.append(f"'train.rewards' has duplicates: {t.rewards}")
     if b.judge == 'openai' and not b.judge_base_url: errs.append("'backends.judge' is 'openai' but 'backends.judge_base_url' is not set")
-    for path, v in [('data.n_explore', cfg.data.n_explore), ('data.n_train', cfg.data.n_train), ('data.n_test', cfg.data.n_test),
-                    ('agreement.n_items', cfg.agreement.n_items), ('agreement.samples', cfg.agreement.samples),
-                    ('train.num_generations', t.num_generations), ('explore.num_generations', x.num_generations),
-                    ('train.max_steps', t.max_steps), ('explore.max_steps', x.max_steps), ('distill.batch_size', d.batch_size),
-                    ('evaluate.batch_size', cfg.evaluate.batch_size), ('evaluate.max_new_tokens', cfg.evaluate.max_new_tokens)]:
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and v <= 0: errs.append(f"'{path}' must be positive, not {v}")
-    if not 0 <= d.heldout < 1: errs.append(f"'distill.heldout' must be in [0, 1), not {d.heldout}")
-    for path, v in [('train.num_generations', t.num_generations), ('explore.num_generations', x.num_generations)]:
-        if isinstance(v, int) and v < 2 and path.startswith('train') and t.estimator in ('rloo', 'grpo', 'reinforce_pp_baseline'):
-            errs.append(f"'{path}' must be >= 2 for a group baseline ({t.estimator})")
-    # data and model specs
-    for path, v in [('data.train', cfg.data.train), ('data.test', cfg.data.test)]:
-        if isinstance(v, str) and v != 'toy' and _looks_local(v) and not Path(v).expanduser().exists():
-            errs.append(f"'{path}': local file not found: {v}")
+    # numbers: finite and in range; the generation batch holds whole groups
+    for path, v, rule in _numbers(cfg):
+        if not isinstance(v, (int, float)) or isinstance(v, bool): continue   # a wrong type (or null where allowed): reported above
+        ok, what = _NUMBER_RULES[rule]
+        if not (math.isfinite(v) and ok(v)): errs.append(f"'{path}' must be {what}, not {v}")
+    try: world = world_size()
+    except ConfigError as e: errs.append(str(e)); world = None
+    if world is not None:
+        for name in ('explore', 'train'): _generation_batch(cfg, name, world, errs)
+    _pass_through(cfg, errs)
+    _output_dir(cfg, errs)
+    _data(cfg, errs)
+    # model and judge specs
     specs = [('models.policy', cfg.models.policy), ('models.teacher', cfg.models.teacher), ('models.student', cfg.models.student),
              ('models.grader', cfg.models.grader)] + [(f'models.judges[{i}]', j) for i, j in enumerate(cfg.models.judges or [])]
     for path, v in specs:
@@ -385,16 +702,15 @@ def check_config(cfg: RunConfig, *, cuda: bool | None = None) -> RunConfig:
         elif v.startswith(('http://', 'https://')): errs.append(f"'{path}' is a URL: set backends.judge: openai and backends.judge_base_url, and give the served model's name here")
         elif _looks_local(v) and not Path(v).expanduser().exists(): errs.append(f"'{path}': local model directory not found: {v}")
     if cfg.models.policy == 'toy' and cfg.data.train != 'toy': errs.append("'models.policy' is 'toy' (the toy world's tokenizer) but 'data.train' is not 'toy'")
-    # GPU-only options
-    cuda = cuda_available() if cuda is None else cuda
-    if not cuda:
-        gpu = []
-        if b.bf16: gpu.append("'backends.bf16: true'")
-        if b.device == 'cuda': gpu.append("'backends.device: cuda'")
-        if b.use_vllm and b.vllm_mode == 'colocate': gpu.append("'backends.use_vllm: true' with 'vllm_mode: colocate' (TRL's vLLM weight sync needs CUDA)")
-        big = sorted({v for _, v in specs if isinstance(v, str) and v in PAPER_MODELS})
-        if big: gpu.append(f"the paper's models {big} (7B-72B parameters)")
-        if gpu: errs.append('no CUDA device on this machine, but the config asks for GPU-only options: ' + '; '.join(gpu) +
-                            " — run on a GPU box, or start from the toy preset (`rlvr run`)")
+    # GPU-only options (torch is imported to look for a GPU only when one is asked for)
+    gpu = []
+    if b.bf16: gpu.append("'backends.bf16: true'")
+    if b.device == 'cuda': gpu.append("'backends.device: cuda'")
+    if b.use_vllm and b.vllm_mode == 'colocate': gpu.append("'backends.use_vllm: true' with 'vllm_mode: colocate' (TRL's vLLM weight sync needs CUDA)")
+    big = sorted({v for _, v in specs if isinstance(v, str) and v in PAPER_MODELS})
+    if big: gpu.append(f"the paper's models {big} (7B-72B parameters)")
+    if gpu and not (cuda_available() if cuda is None else cuda):
+        errs.append('no CUDA device on this machine, but the config asks for GPU-only options: ' + '; '.join(gpu) +
+                    " — run on a GPU box, or start from the toy preset (`rlvr run`)")
     if errs: raise ConfigError('bad run config:\n  - ' + '\n  - '.join(errs))
     return cfg

@@ -19,7 +19,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from .agreement import agreement_report, kappa_vs_m, plot_agreement
 from .config import (AgreementConfig, BackendsConfig, ConfigError, DataConfig, DistillConfig, ESTIMATORS, EvaluateConfig, ExploreConfig,
                      ModelsConfig, PAPER_MODELS, PRESETS, REWARD_NAMES, REWARD_SOURCES, RunConfig, TrainConfig, check_config,
-                     cuda_available, parse_oracle_spec, parse_reward)
+                     cuda_available, local_data_path, parse_oracle_spec, parse_reward)
 from .data import load_rlvr_dataset
 from .distill import (PROBE_KEYS, _quiet, augment_negatives, collect_exploration, evaluate_verifier, master_key_probe,
                       split_by_question, toy_student, train_verifier, verdict_sft_dataset)
@@ -27,7 +27,8 @@ from .evaluate import generate_answers, grade
 from .report import REPORT_VERSION, build_report, md_table, paper_rows, publish_report, rebuild_report, results_dict
 from .reward import GenerativeVerifier, make_reward_func
 from .rl import RLVRConfig, RLVRTrainer
-from .runner import RunLockedError, Stage, StageContext, StageError, run_lock, run_stage, run_stages, say, stage_done, stage_hashes
+from .runner import (RunLockedError, Stage, StageContext, StageError, file_fingerprint, run_lock, run_stage, run_stages, say,
+                     stage_done, stage_hashes)
 from .toy import ToyOracle, make_toy_dataset, pretrain_toy_policy
 from .verify import RuleVerifier
 
@@ -301,24 +302,30 @@ def _conf(cfg: RunConfig, *keys: str) -> dict:
         out[k] = v
     return out
 
+def _data_files(cfg: RunConfig, *which: str) -> dict:
+    "The fingerprints of the local data files named by `data.<which>`, for the hash of a stage that reads them (`{}` for the toy world and hub ids)."
+    fps = {f'data.{w}': file_fingerprint(p) for w in which if (p := local_data_path(getattr(cfg.data, w))) is not None and p.exists()}
+    return {'data_files': fps} if fps else {}
+
 def build_stages(cfg: RunConfig, *, include: Sequence[str] = ()) -> list[Stage]:
     "The pipeline's stages for `cfg`, in order (see above)."
     data = ('seed', 'data', 'models.policy', 'backends.bf16', 'backends.device')
+    reads_train = _data_files(cfg, 'train')
     st = []
     if len(cfg.models.judges or []) >= 2:
-        st.append(Stage('agreement', stage_agreement, conf=_conf(cfg, *data, 'models.judges', 'agreement', 'evaluate.max_new_tokens', 'backends.generation')))
+        st.append(Stage('agreement', stage_agreement, conf={**_conf(cfg, *data, 'models.judges', 'agreement', 'evaluate.max_new_tokens', 'backends.generation'), **reads_train}))
     need_student = any(parse_reward(r)[0] == 'student' for r in cfg.train.rewards)
     if need_student or 'explore' in include or 'distill' in include:
-        st.append(Stage('explore', stage_explore, conf=_conf(cfg, *data, 'models.teacher', 'explore', 'backends.use_vllm', 'backends.vllm_mode', 'backends.judge')))
+        st.append(Stage('explore', stage_explore, conf={**_conf(cfg, *data, 'models.teacher', 'explore', 'backends.use_vllm', 'backends.vllm_mode', 'backends.judge'), **reads_train}))
         st.append(Stage('distill', stage_distill, deps=['explore'], conf=_conf(cfg, 'seed', 'models.student', 'distill', 'backends.judge')))
     tr = {k: v for k, v in _conf(cfg, 'train')['train'].items() if k != 'rewards'}
     for r in cfg.train.rewards:
         src, _ = parse_reward(r)
         extra = {'teacher': _conf(cfg, 'models.teacher'), 'student': {}, 'rule': {}}[src]
         st.append(Stage(f'train/{r}', stage_train(r), deps=['distill'] if src == 'student' else [],
-                        conf={**_conf(cfg, *data, 'backends.use_vllm', 'backends.vllm_mode', 'backends.judge'), 'train': tr, 'grader': cfg.models.grader if cfg.train.monitor_grader else None, **extra}))
+                        conf={**_conf(cfg, *data, 'backends.use_vllm', 'backends.vllm_mode', 'backends.judge'), 'train': tr, 'grader': cfg.models.grader if cfg.train.monitor_grader else None, **extra, **reads_train}))
     train_names = [s.name for s in st if s.name.startswith('train/')]
-    st.append(Stage('evaluate', stage_evaluate, deps=train_names, conf=_conf(cfg, *data, 'models.grader', 'evaluate', 'backends.generation', 'train.rewards')))
+    st.append(Stage('evaluate', stage_evaluate, deps=train_names, conf={**_conf(cfg, *data, 'models.grader', 'evaluate', 'backends.generation', 'train.rewards'), **_data_files(cfg, 'test')}))
     st.append(Stage('report', stage_report, deps=[s.name for s in st], conf={'version': REPORT_VERSION}))
     return st
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/08a_runner.ipynb #2a5152d3
 from __future__ import annotations
-import contextlib, functools, hashlib, json, math, os, shutil, sys, time
+import contextlib, errno, fcntl, functools, hashlib, json, math, os, re, shutil, sys, time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,8 +13,8 @@ from typing import Any, Callable, Sequence
 from .config import atomic_write
 
 # %% auto #0
-__all__ = ['StageError', 'jsonable', 'StageContext', 'Stage', 'stage_hashes', 'stage_done', 'say', 'run_stage', 'run_stages',
-           'RunLockedError', 'run_lock']
+__all__ = ['StageError', 'jsonable', 'StageContext', 'Stage', 'stage_hashes', 'stage_done', 'file_fingerprint', 'say',
+           'clean_stale_temps', 'run_stage', 'run_stages', 'RunLockedError', 'run_lock']
 
 # %% ../nbs/08a_runner.ipynb #4cc62888
 class StageError(RuntimeError):
@@ -123,10 +123,60 @@ def stage_done(out: str | os.PathLike, name: str) -> dict | None:
     try: return json.loads(p.read_text())
     except (FileNotFoundError, json.JSONDecodeError): return None
 
+# %% ../nbs/08a_runner.ipynb #fdd03698
+@functools.lru_cache(maxsize=4096)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
+    return h.hexdigest()
+
+def _file_sha256(p: Path) -> tuple[str, int]:
+    st = p.stat()
+    return _sha256(str(p.resolve()), st.st_size, st.st_mtime_ns), st.st_size
+
+def file_fingerprint(path: str | os.PathLike) -> dict:
+    "The content of a local file or folder as a stage's hash sees it: `{'sha256', 'size'}` (a folder: over its files, by relative path)."
+    p = Path(path).expanduser()
+    if not p.is_dir():
+        sha, size = _file_sha256(p)
+        return {'sha256': sha, 'size': size}
+    h, size = hashlib.sha256(), 0
+    for q in sorted(q for q in p.rglob('*') if q.is_file()):
+        sha, n = _file_sha256(q); size += n
+        h.update(f'{q.relative_to(p).as_posix()}\0{sha}\n'.encode())
+    return {'sha256': h.hexdigest(), 'size': size}
+
 # %% ../nbs/08a_runner.ipynb #0a7bae9f
 def say(msg: str, verbose: bool = True):
     "A progress line on stderr, `[rlvr] msg`, when `verbose`."
     if verbose: print(f'[rlvr] {msg}', file=sys.stderr, flush=True)
+
+_HELD: dict[str, int] = {}   # the output directories whose run lock this process holds: resolved path -> lock file descriptor
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0: return False
+    try: os.kill(pid, 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True   # someone else's process
+    return True
+
+_LEFTOVER = re.compile(r'\.(?:tmp|old)-.+-(\d+)|\..+\.tmp-(\d+)')   # .tmp-<stage>-<pid>, .old-<stage>-<pid>, .<file>.tmp-<pid>
+
+def clean_stale_temps(out: str | os.PathLike, verbose: bool = True) -> list[str]:
+    """Remove the temporary stage folders and half-written files a killed run left in `out`: those whose process is gone,
+    and all of them when this process holds the run lock of `out` (no other run can be writing them). Returns their names."""
+    out = Path(out)
+    if not out.is_dir(): return []
+    locked, gone = str(out.resolve()) in _HELD, []
+    for p in sorted(out.iterdir()):
+        m = _LEFTOVER.fullmatch(p.name)
+        if m is None or (not locked and _pid_alive(int(m[1] or m[2]))): continue
+        if p.is_dir() and not p.is_symlink(): shutil.rmtree(p, ignore_errors=True)
+        else: p.unlink(missing_ok=True)
+        gone.append(p.name)
+    if gone: say(f"removed what a stopped run left behind: {', '.join(gone)}", verbose)
+    return gone
 
 def _collect_metrics(out: Path, names: Sequence[str]) -> None:
     "Rebuild `out/metrics.jsonl` from the completed stages' metrics, in pipeline order."
@@ -184,6 +234,7 @@ def run_stages(stages: Sequence[Stage], out: str | os.PathLike, *, only: Sequenc
                 if rec is None or rec.get('config_hash') != hs[d]:
                     why = 'is not complete' if rec is None else 'was run with a different configuration'
                     raise StageError(s.name, f"stage '{s.name}' needs stage '{d}', which {why} in {out}; run it first (or run all stages)")
+    clean_stale_temps(out, verbose)
     records = {}
     for s in todo:
         rec = stage_done(out, s.name)
@@ -198,22 +249,32 @@ def run_stages(stages: Sequence[Stage], out: str | os.PathLike, *, only: Sequenc
 class RunLockedError(RuntimeError):
     "Another live process is running a pipeline in the same output directory."
 
+def _lock_owner(lock: Path) -> int | None:
+    try: return int(lock.read_text().strip())
+    except (OSError, ValueError): return None
+
 @contextlib.contextmanager
-def run_lock(out: Path):
-    "One pipeline process per output directory: `out/.lock` holds the owner's pid; a stale lock (dead pid) is taken over."
+def run_lock(out: str | os.PathLike):
+    "One pipeline process per output directory: an exclusive `flock` on `out/.lock` (which holds the owner's pid) while the block runs; re-entrant."
+    out = Path(out)
+    key = str(out.resolve())
+    if key in _HELD: yield; return                     # this process holds it already
     lock = out / '.lock'
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY); os.write(fd, str(os.getpid()).encode()); os.close(fd); break
-        except FileExistsError:
-            try: pid = int(lock.read_text().strip() or 0)
-            except (OSError, ValueError): pid = 0
-            alive = False
-            if pid > 0 and pid != os.getpid():
-                try: os.kill(pid, 0); alive = True
-                except ProcessLookupError: alive = False
-                except PermissionError: alive = True
-            if alive: raise RunLockedError(f"another rlvr process (pid {pid}) is running in {out}; wait for it or remove {lock} if it is gone")
-            lock.unlink(missing_ok=True)
-    try: yield
-    finally: lock.unlink(missing_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        os.close(fd)
+        if e.errno in (errno.EWOULDBLOCK, errno.EACCES):
+            pid = _lock_owner(lock)
+            raise RunLockedError(f"another rlvr process ({f'pid {pid}' if pid else 'pid not written yet'}) is running in {out}; "
+                                 "wait for it to finish") from None
+        raise RunLockedError(f"cannot lock {lock} ({e.strerror}): the run lock needs a file system with flock") from e
+    try:
+        os.ftruncate(fd, 0); os.pwrite(fd, f'{os.getpid()}\n'.encode(), 0)
+        _HELD[key] = fd
+        yield
+    finally:
+        _HELD.pop(key, None)
+        with contextlib.suppress(OSError): os.ftruncate(fd, 0)
+        os.close(fd)                                   # releases the lock
+

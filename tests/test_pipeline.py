@@ -139,3 +139,36 @@ def test_yaml_round_trip(tmp_path):
     c = RunConfig.from_yaml(tmp_path / 'p.yaml')
     assert (c.train.estimator, c.train.learning_rate, c.models.policy) == ('rloo', 5e-7, 'Qwen/Qwen2.5-7B')
     check_config(c, cuda=True)
+
+def test_local_data_edited_in_place_reruns_the_stages_that_read_it(tmp_path):
+    "A run on local data files; the test file edited in place reruns the evaluation (not the policy), the train file the policy too; the report shows the new questions."
+    from rlvr_nb.cli import main
+    from rlvr_nb.toy import make_toy_dataset
+    import pandas as pd
+    torch.set_num_threads(1)
+    train, test = tmp_path / 'train.jsonl', tmp_path / 'test.jsonl'
+    write = lambda p, rows: p.write_text(''.join(json.dumps(r) + '\n' for r in rows))
+    write(train, make_toy_dataset(16, seed=0, split='train').to_list())
+    write(test, make_toy_dataset(8, seed=0, split='test').to_list())
+    out = tmp_path / 'run'
+    args = ['run', '--quiet', '--output_dir', str(out), '--set', f'models.policy={tiny_policy(tmp_path / "tiny_policy")}', f'data.train={train}',
+            f'data.test={test}', 'data.n_explore=8', 'data.n_train=8', 'data.n_test=8', 'train.rewards=[rule_binary]', 'models.judges=[]',
+            'train.max_steps=1', 'train.per_device_train_batch_size=8', 'train.max_completion_length=8', 'evaluate.max_new_tokens=8',
+            'evaluate.baseline=false', 'train.monitor_grader=false']
+    assert main(args) == 0
+    done = lambda: {s: stage_done(out, s)['finished'] for s in ('train/rule_binary', 'evaluate', 'report')}
+    first = done()
+    assert main(args) == 0 and done() == first                     # nothing changed: every stage skipped
+    new_test = make_toy_dataset(8, seed=1, split='test').to_list()
+    write(test, new_test)                                          # edited in place: other questions
+    assert main(args) == 0
+    second = done()
+    assert second['train/rule_binary'] == first['train/rule_binary']                          # the policy does not read data.test
+    assert second['evaluate'] > first['evaluate'] and second['report'] > first['report']
+    graded = pd.read_parquet(out / 'evaluate' / 'rule_binary.parquet')
+    assert list(graded['question']) == [r['question'] for r in new_test]                     # the new questions are the ones evaluated
+    rows = make_toy_dataset(16, seed=2, split='train').to_list()
+    write(train, rows)
+    assert main(args) == 0
+    third = done()
+    assert third['train/rule_binary'] > second['train/rule_binary'] and third['evaluate'] > second['evaluate']
