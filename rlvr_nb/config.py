@@ -11,12 +11,14 @@ from typing import Any, Callable, Sequence, Union, get_args, get_origin, get_typ
 
 import yaml
 
+from .io import atomic_write_text
+
 # %% auto #0
-__all__ = ['REWARD_SOURCES', 'REWARD_NAMES', 'ESTIMATORS', 'PAPER_MODELS', 'RENAMED_KEYS', 'PRESETS', 'parse_reward',
-           'DataConfig', 'ModelsConfig', 'BackendsConfig', 'AgreementConfig', 'ExploreConfig', 'DistillConfig',
-           'TrainConfig', 'EvaluateConfig', 'ConfigError', 'RunConfig', 'atomic_write', 'load_yaml', 'read_yaml_config',
-           'local_data_path', 'parse_oracle_spec', 'cuda_available', 'world_size', 'rl_arg_names', 'sft_arg_names',
-           'toy_domains', 'count_rows', 'check_config']
+__all__ = ['REWARD_SOURCES', 'REWARD_NAMES', 'ESTIMATORS', 'PAPER_MODELS', 'RENAMED_KEYS', 'atomic_write', 'PRESETS',
+           'parse_reward', 'DataConfig', 'ModelsConfig', 'BackendsConfig', 'AgreementConfig', 'ExploreConfig',
+           'DistillConfig', 'TrainConfig', 'EvaluateConfig', 'ConfigError', 'RunConfig', 'load_yaml',
+           'read_yaml_config', 'local_data_path', 'parse_oracle_spec', 'cuda_available', 'world_size', 'rl_arg_names',
+           'sft_arg_names', 'toy_domains', 'count_rows', 'check_config']
 
 # %% ../nbs/08_config.ipynb #71c10534
 REWARD_SOURCES = ('rule', 'teacher', 'student')
@@ -81,7 +83,7 @@ class ExploreConfig:
     "STEP 1: RL of the policy against the teacher, keeping every judged sample."
     estimator: str = _opt('rloo', f"the advantage estimator (`RLVRConfig.advantage_estimator`): one of {', '.join(ESTIMATORS)}")
     num_generations: int = _opt(4, "samples per prompt (TRL)")
-    learning_rate: float = _opt(2e-5, "TRL; toy: as `rlvr_nb.distill.TOY_DISTILL` (a gentle policy: varied answers to judge)")
+    learning_rate: float = _opt(2e-5, "TRL; toy: as `rlvr_nb.toy.recipes.TOY_DISTILL` (a gentle policy: varied answers to judge)")
     max_steps: int | None = _opt(480, "optimiser steps (null: one epoch); toy: 15,360 judged samples, as `TOY_DISTILL` (the noisy teacher needs the data)")
     per_device_train_batch_size: int = _opt(32, "samples per step (= prompts x num_generations; TRL)")
     max_completion_length: int = _opt(40, "tokens per sampled answer (TRL)")
@@ -91,7 +93,7 @@ class ExploreConfig:
 @dataclass
 class DistillConfig:
     "STEP 2: SFT of the student on the teacher's verdicts."
-    learning_rate: float = _opt(2e-3, "TRL; toy: as `rlvr_nb.distill.TOY_DISTILL` (a 64-wide student; paper: 5e-6 for a 7B instruct model)")
+    learning_rate: float = _opt(2e-3, "TRL; toy: as `rlvr_nb.toy.recipes.TOY_DISTILL` (a 64-wide student; paper: 5e-6 for a 7B instruct model)")
     num_train_epochs: float = _opt(24, "passes over the verdict rows (TRL); toy: as `TOY_DISTILL`; paper: 1")
     batch_size: int = _opt(32, "verdict rows per optimiser step over all devices (paper: 128); per device: `sft_args.micro_batch_size`")
     max_length: int = _opt(1024, "tokens per judge prompt and verdict (TRL)")
@@ -281,7 +283,7 @@ class RunConfig:
 
     def save(self, path: str | os.PathLike) -> Path:
         "Write the YAML atomically."
-        return atomic_write(Path(path), self.to_yaml())
+        return atomic_write_text(Path(path), self.to_yaml())
 
 def _dump(d: dict, block: bool = False) -> str:
     "YAML of `d`: leaf collections inline (`[a, b]`), or every collection as a block (`block`: one key per line, for comments)."
@@ -306,13 +308,7 @@ def _apply(cfg: RunConfig, overrides: dict) -> RunConfig:
         else: nested[k] = v
     return _merge(cfg, _checked(nested))
 
-def atomic_write(path: Path, text: str) -> Path:
-    "Write `text` to `path` through a temporary file and `os.replace`: readers see the old file or the new one, never half of one."
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}')
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
+atomic_write = atomic_write_text   # the one atomic writer (rlvr_nb.io), under the name config has exported
 
 class _Loader(yaml.SafeLoader):
     "PyYAML's safe loader, also reading exponent floats without a dot or sign (`1e-5`, `5e-7`, `1.0e5`), as YAML 1.2 and Python do."

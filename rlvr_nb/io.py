@@ -15,8 +15,8 @@ __all__ = ['atomic_write_text', 'atomic_write_frame', 'replace_dir', 'cache_dir'
 
 # %% ../nbs/00a_io.ipynb #002508f0
 def _tmp_path(path: Path) -> Path:
-    "A fresh hidden name beside `path` for writing it."
-    return path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    "A fresh hidden name beside `path` for writing it, ending in the writer's pid (so a stopped writer's leftovers can be found)."
+    return path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}-{os.getpid()}")
 
 def _write_via_tmp(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
     path = Path(path)

@@ -21,8 +21,10 @@ from .config import (AgreementConfig, BackendsConfig, ConfigError, DataConfig, D
                      ModelsConfig, PAPER_MODELS, PRESETS, REWARD_NAMES, REWARD_SOURCES, RunConfig, TrainConfig, check_config,
                      cuda_available, local_data_path, parse_oracle_spec, parse_reward)
 from .data import load_rlvr_dataset
-from .distill import (PROBE_KEYS, _quiet, augment_negatives, collect_exploration, evaluate_verifier, master_key_probe,
-                      split_by_question, toy_student, train_verifier, verdict_sft_dataset)
+from .distill import augment_negatives, evaluate_verifier, master_key_probe, split_by_question, train_verifier, verdict_sft_dataset
+from .explore import _quiet, collect_exploration
+from .io import atomic_write_frame
+from .master_keys import HELDOUT_PROBE_KEYS
 from .evaluate import generate_answers, grade
 from .report import REPORT_VERSION, build_report, md_table, paper_rows, publish_report, rebuild_report, results_dict
 from .reward import GenerativeVerifier, make_reward_func
@@ -30,6 +32,7 @@ from .rl import RLVRConfig, RLVRTrainer
 from .runner import (RunLockedError, Stage, StageContext, StageError, file_fingerprint, run_lock, run_stage, run_stages, say,
                      stage_done, stage_hashes)
 from .toy import ToyOracle, make_toy_dataset, pretrain_toy_policy
+from .toy.recipes import toy_student
 from .verify import RuleVerifier
 
 log = logging.getLogger(__name__)
@@ -108,8 +111,7 @@ def _save_df(df, path: Path) -> Path:
     for col in df.columns:   # parquet needs one type per column
         if df[col].dtype == object and df[col].map(lambda v: isinstance(v, (list, dict))).any():
             df[col] = df[col].map(lambda v: json.dumps(v) if isinstance(v, (list, dict)) else v)
-    df.to_parquet(path, index=False)
-    return path
+    return atomic_write_frame(df, path)
 
 def _gen_kwargs(cfg: RunConfig, seed: int, temperature: float | None = None, progress: bool = False) -> dict:
     e = cfg.evaluate
@@ -170,7 +172,7 @@ def stage_explore(ctx: StageContext) -> dict:
     x, work = cfg.explore, ctx.work_dir()
     t0 = time.perf_counter()
     # shards and checkpoints go to the persistent work dir (collect_exploration resumes from them after a crash)
-    ds = collect_exploration(policy, teacher, res.splits()['explore'], output_dir=work / 'exploration', n=x.num_generations,
+    ds = collect_exploration(policy, teacher, res.splits()['explore'], output_dir=work / 'exploration', num_generations=x.num_generations,
                              estimator=x.estimator, tokenizer=tok, config=_rl_args(cfg, x, work / 'trainer'), verbose=False)
     # (collect_exploration builds its trainer inside: here "optimisation" includes that setup)
     ctx.timers['optimisation'] += max(0.0, time.perf_counter() - t0 - ctx.timers['generation'] - ctx.timers['judging'])
@@ -197,14 +199,14 @@ def stage_distill(ctx: StageContext) -> dict:
     "STEP 2: SFT of the student on the teacher's verdicts; audit on held-out exploration prompts."
     cfg, d = ctx.cfg, ctx.cfg.distill
     df = pd.read_parquet(ctx.input('explore') / 'exploration.parquet')
-    fit, held = split_by_question(df, d.heldout, cfg.seed)
+    fit, held = split_by_question(df, d.heldout, cfg.seed, exact=True)   # exactly the asked share of questions
     sft = verdict_sft_dataset(fit, seed=cfg.seed, verbose=False)
     if d.augment_negatives: sft = augment_negatives(sft, rate=d.augment_rate, seed=cfg.seed, verbose=False)
     student, tok = _student_init(cfg)
     t0 = time.perf_counter()
     with ctx.timer('optimisation'):
-        train_verifier(student, sft, output_dir=ctx.dir / 'verifier', tokenizer=tok, lora=d.lora, epochs=d.num_train_epochs,
-                       lr=d.learning_rate, batch_size=d.batch_size, max_length=d.max_length, seed=cfg.seed, verbose=False, **d.sft_args)
+        train_verifier(student, sft, output_dir=ctx.dir / 'verifier', tokenizer=tok, lora=d.lora, num_train_epochs=d.num_train_epochs,
+                       learning_rate=d.learning_rate, batch_size=d.batch_size, max_length=d.max_length, seed=cfg.seed, verbose=False, **d.sft_args)
     meta = ctx.dir / 'verifier' / 'train_verifier.json'
     ctx.log_history(json.loads(meta.read_text()).get('log_history', []) if meta.exists() else [])
     verifier = _verifier(cfg, ctx.dir / 'verifier')
@@ -218,7 +220,7 @@ def stage_distill(ctx: StageContext) -> dict:
         summary['verifier'] = m
     with ctx.timer('judging'):
         qr = df.drop_duplicates('question')
-        probe = master_key_probe(verifier, list(qr['question'][:50]), list(qr['reference'][:50]), keys=PROBE_KEYS)  # keys never used as training negatives
+        probe = master_key_probe(verifier, list(qr['question'][:50]), list(qr['reference'][:50]), keys=HELDOUT_PROBE_KEYS)  # keys never used as training negatives
     probe.per_key.to_csv(ctx.dir / 'master_keys.csv', index=False)
     ctx.log('verifier/master_key_fp_rate', probe.rate); summary['master_key_fp_rate'] = probe.rate
     return summary

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .config import RunConfig, atomic_write, parse_reward
+from .config import RunConfig, parse_reward
+from .io import atomic_write_text
 from .data import FIELDS
 from .runner import jsonable, stage_done
 
@@ -245,7 +246,7 @@ def publish_report(out: Path) -> None:
     "Copy the report's `report.md` and `results.json` to the top of the run directory (atomically)."
     for f in ('report.md', 'results.json'):
         src = out / 'report' / f
-        if src.is_file(): atomic_write(out / f, src.read_text())
+        if src.is_file(): atomic_write_text(out / f, src.read_text())
 
 def rebuild_report(output_dir: str | os.PathLike) -> Path:
     "Rebuild `report/`, `report.md` and `results.json` of a run from its files; return the path of `report.md`."

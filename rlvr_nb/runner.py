@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .config import atomic_write
+from .io import atomic_write_text
 
 # %% auto #0
 __all__ = ['StageError', 'jsonable', 'StageContext', 'Stage', 'stage_hashes', 'stage_done', 'file_fingerprint', 'say',
@@ -161,7 +161,7 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError: return True   # someone else's process
     return True
 
-_LEFTOVER = re.compile(r'\.(?:tmp|old)-.+-(\d+)|\..+\.tmp-(\d+)')   # .tmp-<stage>-<pid>, .old-<stage>-<pid>, .<file>.tmp-<pid>
+_LEFTOVER = re.compile(r'\.(?:tmp|old)-.+-(\d+)|\..+\.tmp-(?:[0-9a-f]{8}-)?(\d+)')   # .tmp-<stage>-<pid>, .old-<stage>-<pid>, .<file>.tmp-[<id>-]<pid> (rlvr_nb.io)
 
 def clean_stale_temps(out: str | os.PathLike, verbose: bool = True) -> list[str]:
     """Remove the temporary stage folders and half-written files a killed run left in `out`: those whose process is gone,
@@ -184,7 +184,7 @@ def _collect_metrics(out: Path, names: Sequence[str]) -> None:
     for n in names:
         p = out / n / 'metrics.jsonl'
         if (out / n / 'DONE.json').is_file() and p.is_file(): lines.append(p.read_text())
-    atomic_write(out / 'metrics.jsonl', ''.join(lines))
+    atomic_write_text(out / 'metrics.jsonl', ''.join(lines))
 
 def run_stage(stage: Stage, out: Path, h: str, cfg: Any = None, *, progress: bool = True, verbose: bool = True,
               resources: Any = None) -> dict:
