@@ -157,6 +157,8 @@ def _rl_args(cfg: RunConfig, sec, work: Path, **extra):
               temperature=sec.temperature, seed=cfg.seed, bf16=cfg.backends.bf16, use_vllm=cfg.backends.use_vllm,
               vllm_mode=cfg.backends.vllm_mode, report_to='none', logging_steps=1)
     if sec.max_steps is not None: kw['max_steps'] = sec.max_steps
+    if cfg.preset != 'paper' and sec.max_steps:          # toy runs checkpoint too (four times a stage), so a stopped stage resumes
+        kw.update(save_strategy='steps', save_steps=max(1, sec.max_steps // 4), save_total_limit=1)
     for k in ('beta', 'reward_norm', 'per_device_train_batch_size', 'num_train_epochs'):
         if hasattr(sec, k): kw[k] = getattr(sec, k)
     kw.update(extra); kw.update(sec.rl_args)
@@ -179,12 +181,17 @@ def stage_explore(ctx: StageContext) -> dict:
     df = ds.to_pandas()
     _save_df(df, ctx.dir / 'exploration.parquet')
     meta = work / 'exploration' / 'DONE.json'
-    if meta.is_file(): ctx.log_history(json.loads(meta.read_text()).get('log_history', []))
+    info = json.loads(meta.read_text()) if meta.is_file() else {}
+    ctx.log_history(info.get('log_history', []))
     yes = float((df['verdict'] == 'YES').mean()) if len(df) else float('nan')
     for step, g in df.groupby('step'): ctx.log('teacher_yes_rate', (g['verdict'] == 'YES').mean(), step=int(step))
     ctx.log('samples', len(df)); ctx.log('teacher_yes_rate_overall', yes)
     shutil.rmtree(work, ignore_errors=True)
-    return {'samples': len(df), 'prompts': int(df['question'].nunique()), 'teacher_yes_rate': yes}
+    out = {'samples': len(df), 'prompts': int(df['question'].nunique()), 'teacher_yes_rate': yes}
+    if info.get('resumed_from') or info.get('reused'):      # a resumed run: said in the report (a noisy teacher draws in call order)
+        step = int(str(info['resumed_from']).rsplit('-', 1)[-1]) if info.get('resumed_from') else 0
+        out.update(resumed_from_step=step, replayed_samples=int(info.get('reused', 0)))
+    return out
 
 def _student_init(cfg: RunConfig):
     "The model distilled into the verifier and its tokenizer (toy: `toy_student`, the pretrained toy policy with the judge tokenizer)."

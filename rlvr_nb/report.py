@@ -215,7 +215,15 @@ def _stages_section(out: Path) -> list[str]:
             md_table(trows, ['stage', 'wall s', 'cpu s', 'generation', 'judging', 'optimisation', 'other']), '',
             f"Total: {sum(r['wall s'] or 0 for r in trows):.0f} s wall, {sum(r['cpu s'] or 0 for r in trows):.0f} s CPU (this process, all threads; "
             "on a busy machine wall time exceeds CPU time).", '',
-            'Every logged number: `metrics.jsonl`. Machine-readable results: `results.json`.', '']
+            'Every logged number: `metrics.jsonl`. Machine-readable results: `results.json`.', ''] + _resume_notes(out)
+
+def _resume_notes(out: Path) -> list[str]:
+    "What a resumed exploration changed: the samples after the stop were judged by a teacher whose random draws went on from there."
+    s = (stage_done(out, 'explore') or {}).get('summary', {})
+    if 'resumed_from_step' not in s: return []
+    return [f"Exploration was resumed from its checkpoint at step {s['resumed_from_step']} ({s.get('replayed_samples', 0)} samples of "
+            "the replayed steps were read back, not judged again). A noisy teacher draws its verdicts in call order, so the samples "
+            "judged after the resume differ from those an uninterrupted run would have drawn; the policy and the data are otherwise the same.", '']
 
 def _plots(out: Path, res: dict, dest: Path) -> dict:
     "Every plot of the report (None for one that has no data or fails: a broken plot does not cost the report)."

@@ -172,3 +172,53 @@ def test_local_data_edited_in_place_reruns_the_stages_that_read_it(tmp_path):
     assert main(args) == 0
     third = done()
     assert third['train/rule_binary'] > second['train/rule_binary'] and third['evaluate'] > second['evaluate']
+
+
+def test_stopped_training_stage_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    "A training stage that stops after step 2 of 4 (here: its reward raises) resumes from its checkpoint; steps 1-2 are not redone."
+    import rlvr_nb.pipeline as P
+    out = tmp_path / 'run'
+    cfg = tiny_config(out); cfg.train.rewards = ['rule_binary']; cfg.train.max_steps = 4
+    calls = {'n': 0, 'fail_at': 3}
+    real = P.make_reward_func
+    def counting(*a, **kw):
+        f = real(*a, **kw)
+        if kw.get('name') != 'rule_binary': return f
+        def g(*x, **y):
+            calls['n'] += 1
+            if calls['n'] == calls['fail_at']: raise RuntimeError('stopped in the middle of training')
+            return f(*x, **y)
+        g.__name__ = f.__name__
+        return g
+    monkeypatch.setattr(P, 'make_reward_func', counting)
+    with pytest.raises(StageError, match='stopped in the middle'):
+        run_pipeline(cfg, progress=False, verbose=False)
+    assert [p.name for p in out.glob('.work/train-rule_binary-*/checkpoint-*')] == ['checkpoint-2']   # kept through the failure
+    calls.update(n=0, fail_at=None)
+    run_pipeline(cfg, progress=False, verbose=False)
+    assert calls['n'] == 2                                            # steps 3 and 4 only
+    assert stage_done(out, 'train/rule_binary')['summary']['steps'] == 4
+
+
+def test_resumed_exploration_is_said_in_the_report(tmp_path, monkeypatch):
+    "Exploration stopped by its teacher resumes from its last checkpoint; the report says the later verdicts were drawn after a resume."
+    import rlvr_nb.pipeline as P
+    out = tmp_path / 'run'
+    cfg = tiny_config(out); cfg.models.judges = []; cfg.explore.max_steps = 8; cfg.train.rewards = ['student_soft']   # a student: STEP 1 runs
+    calls = {'n': 0, 'fail_at': 5}                                        # the teacher's 5th call: step 5 of 8
+    real = P.ToyOracle.judge
+    def judge(self, *a, **kw):
+        if self.noise > 0:                                               # the teacher (toy-oracle@0.05), not the grader
+            calls['n'] += 1
+            if calls['n'] == calls['fail_at']: raise RuntimeError('teacher went away')
+        return real(self, *a, **kw)
+    monkeypatch.setattr(P.ToyOracle, 'judge', judge)
+    with pytest.raises(StageError, match='teacher went away'):
+        run_pipeline(cfg, progress=False, verbose=False)
+    ckpt = [int(p.name.split('-')[1]) for p in out.glob('.work/explore-*/trainer/checkpoint-*')]
+    assert len(ckpt) == 1 and 0 < ckpt[0] < 8, ckpt
+    calls.update(n=0, fail_at=None)
+    run_pipeline(cfg, progress=False, verbose=False)
+    s = stage_done(out, 'explore')['summary']
+    assert s['resumed_from_step'] == ckpt[0] and s['samples'] > 0, s
+    assert f'Exploration was resumed from its checkpoint at step {ckpt[0]}' in (out / 'report.md').read_text()
