@@ -78,3 +78,18 @@ def test_package_ships_its_own_paper_data():
 def test_library_never_reads_shared():
     offenders = [p.name for p in (ROOT / 'rlvr_nb').glob('*.py') if re.search(r"['\"/]shared['\"/]", p.read_text())]
     assert not offenders, f"modules that refer to ../shared at run time: {offenders}"
+
+
+def test_stored_outputs_stay_small():
+    "Stored outputs are for reading: figures at ~100 dpi (≤ 1,000 px wide), no megabyte logs (`python tools/shrink_outputs.py`)."
+    import base64, io, json
+    from PIL import Image
+    total, wide = 0, []
+    for p in sorted((ROOT / 'nbs').rglob('*.ipynb')):
+        for c in json.loads(p.read_text())['cells']:
+            for o in c.get('outputs', []):
+                total += len(json.dumps(o))
+                png = (o.get('data') or {}).get('image/png')
+                if png and Image.open(io.BytesIO(base64.b64decode(png))).width > 1000: wide.append(f"{p.name}:{c.get('id')}")
+    assert not wide, f"figures wider than 1,000 px (save at ~100 dpi or run tools/shrink_outputs.py): {wide}"
+    assert total < 300_000, f"stored outputs hold {total:,} bytes (limit 300,000): run tools/shrink_outputs.py"
