@@ -580,10 +580,11 @@ class OpenAIJudge(JudgeBackend):
         "The JSON body of one request."
         p = {'model': self.model, 'max_tokens': 1, 'temperature': 1.0 if self.engine_samples else 0.0}
         if self.engine_samples and seed is not None: p['seed'] = int(seed)
+        if self.endpoint == 'completions' and self.send_token_ids:   # the server tokenizes nothing
+            return {**p, 'prompt': chat_token_ids(self.tokenizer, [list(chat)])[0], 'logprobs': self.top_logprobs, **self.extra_body}
         ctrl = control_strings(self.tokenizer) if self.tokenizer is not None else None
-        text = [{**m, 'content': neutralize_control_tokens(m['content'], ctrl)} for m in chat]   # server-side tokenization
+        text = [{**m, 'content': neutralize_control_tokens(m['content'], ctrl)} for m in chat]   # the server tokenizes the text
         if self.endpoint == 'chat': p.update(messages=text, logprobs=True, top_logprobs=self.top_logprobs)
-        elif self.send_token_ids: p.update(prompt=chat_token_ids(self.tokenizer, [list(chat)])[0], logprobs=self.top_logprobs)
         else: p.update(prompt=self.tokenizer.apply_chat_template(text, tokenize=False, add_generation_prompt=True), logprobs=self.top_logprobs)
         return {**p, **self.extra_body}
 
