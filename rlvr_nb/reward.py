@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio, math, re
 from collections import Counter
 from importlib import resources
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
