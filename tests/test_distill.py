@@ -173,9 +173,42 @@ def test_train_verifier_refuses_bad_input(tmp_path, tok, toy_rows):
         train_verifier(student, ds.remove_columns('completion'), tokenizer=tok, output_dir=tmp_path / 'x')
     from rlvr_nb.toy import TOY_CHAT_TEMPLATE
     bad = toy_tokenizer(); bad.chat_template = TOY_CHAT_TEMPLATE.replace("'<|im_start|>assistant\\n' }}{% generation %}", "'<|im_start|>assistant\\n' }}{% generation %}{{- 'ok ' }}")
-    with pytest.raises(DataError, match="first completion token must be exactly"):
+    with pytest.raises(DataError, match="row 0: the completion must start with the verdict"):
         train_verifier(student, ds, tokenizer=bad, output_dir=tmp_path / 'x')
     assert not (tmp_path / 'x').exists()
+
+
+def test_train_verifier_checks_every_row_not_the_first(tmp_path, tok, toy_rows):
+    "A NO row that says another word than the other NO rows is refused by its row number, wherever it is."
+    ds = verdict_sft_dataset(exploration_rows(toy_rows[:3]), verbose=False)
+    rows = ds.to_list()
+    k = max(i for i, r in enumerate(rows) if r['label'] == 'NO')
+    assert k > 0
+    rows[k]['completion'] = [{'role': 'assistant', 'content': 'YES'}]          # a NO row labelled with the YES word
+    student = toy_model(tok, hidden_size=32, num_layers=1, seed=0)
+    from datasets import Dataset
+    with pytest.raises(DataError, match=f"row {k} \\(label NO\\) answers 'YES', but the NO word is 'NO'"):
+        train_verifier(student, Dataset.from_list(rows), tokenizer=tok, output_dir=tmp_path / 'x')
+    with pytest.raises(DataError, match="row 0 \\(label YES\\) answers 'YES', but the YES word is 'Y'"):
+        train_verifier(student, ds, tokenizer=tok, yes='Y', output_dir=tmp_path / 'x')
+    assert not (tmp_path / 'x').exists()
+
+
+def test_multi_token_verdict_words_flow_into_the_rows_and_the_check(toy_rows):
+    "verdict_sft_dataset writes the given words; the token check accepts a word of several tokens and names a bad row."
+    from rlvr_nb.distill import _check_verdict_tokens, _verdict_words
+    from rlvr_nb.toy import qwen_tokenizer
+    qtok = qwen_tokenizer()
+    yes, no = 'Correct answer', 'NO'
+    assert len(qtok.encode(yes, add_special_tokens=False)) >= 2
+    ds = verdict_sft_dataset(exploration_rows(toy_rows[:3]), verbose=False, yes=yes, no=no)
+    assert {(r['label'], r['completion'][0]['content']) for r in ds} == {('YES', yes), ('NO', no)}
+    assert _verdict_words(ds, None, None) == (yes, no)
+    lens = _check_verdict_tokens(qtok, ds, yes, no)
+    assert len(lens) == len(ds) and min(lens) > 100
+    aug = augment_negatives(ds, rate=0.5, seed=0, verbose=False)          # master-key negatives say the dataset's NO word
+    assert {r['completion'][0]['content'] for r in aug if r['augmented']} == {no}
+    with pytest.raises(ValueError, match='two different'): verdict_sft_dataset(exploration_rows(toy_rows[:1]), yes='NO', no='NO')
 
 
 def test_labelled_positions_only_same_training_as_stock_trl(tmp_path, tok, toy_rows):
