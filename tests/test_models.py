@@ -57,8 +57,9 @@ def test_resolve_model_folders_hub_ids_and_missing_paths(tmp_path):
 
 
 def test_fix_special_tokens_and_the_plain_chat_template():
+    import copy
     from rlvr_nb.toy import qwen_tokenizer
-    tok = qwen_tokenizer()
+    tok = copy.deepcopy(qwen_tokenizer())                          # a copy: the toy world's tokenizer is shared
     tok.eos_token = '<|endoftext|>'                               # what transformers' GGUF conversion gives Qwen2.5
     changed = fix_special_tokens(tok, eos_token_id=151645, pad_token_id=151643)
     assert changed['eos'] == ('<|endoftext|>', '<|im_end|>') and tok.eos_token_id == 151645 and tok.pad_token_id == 151643
@@ -79,7 +80,8 @@ def test_a_base_model_without_a_chat_template_judges_with_the_plain_fallback(tmp
     from rlvr_nb.toy import qwen_tokenizer
     from transformers import Qwen2Config, Qwen2ForCausalLM
     import torch
-    tok = qwen_tokenizer(); tok.chat_template = None
+    import copy
+    tok = copy.deepcopy(qwen_tokenizer()); tok.chat_template = None   # a copy: the toy world's tokenizer is shared
     torch.manual_seed(0)
     cfg = Qwen2Config(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
                       num_key_value_heads=2, max_position_embeddings=1024)
