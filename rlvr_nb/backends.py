@@ -11,7 +11,7 @@ from typing import Any, Callable, Hashable, Mapping, Sequence
 
 import torch
 
-from .models import context_length
+from .models import context_length, load_causal_lm
 from .verify import Verdict, current_deadline
 
 _log = logging.getLogger(__name__)
@@ -343,19 +343,10 @@ class HFJudge(JudgeBackend):
         self.max_length = max_length if self.context_length is None else min(max_length, self.context_length - forced)
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str, *, device=None, dtype=None, **kw) -> 'HFJudge':
-        "Load a judge with transformers (a PEFT adapter directory works too: merged into its base model)."
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-        p = Path(str(name_or_path)).expanduser()
-        load = dict(dtype=dtype if dtype is not None else 'auto')
-        if (p / 'adapter_config.json').exists():
-            from peft import PeftModel
-            base = json.loads((p / 'adapter_config.json').read_text())['base_model_name_or_path']
-            model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, **load), str(p)).merge_and_unload()
-            tok_src = p if (p / 'tokenizer_config.json').exists() else base
-        else:
-            model, tok_src = AutoModelForCausalLM.from_pretrained(str(name_or_path), **load), name_or_path
-        return cls(model, AutoTokenizer.from_pretrained(str(tok_src)), device=device, **kw)
+    def from_pretrained(cls, name_or_path: str, *, device=None, dtype=None, chat_template: str | None = None, **kw) -> 'HFJudge':
+        "Load a judge from any model spec (`rlvr_nb.models.load_causal_lm`: a PEFT adapter folder is merged into its base)."
+        model, tok = load_causal_lm(name_or_path, dtype=dtype, device=device, chat_template=chat_template, what='judge')
+        return cls(model, tok, **kw)
 
     # --- tokenisation -------------------------------------------------------------------------
     def encode_chats(self, chats: list) -> list[list[int]]:

@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from .backends import HFJudge, JudgeBackend, OpenAIJudge, VLLMJudge
-from .models import ensure_chat_template, load_causal_lm, resolve_model, trained_verdict_words
+from .models import ensure_chat_template, resolve_model, trained_verdict_words
 from .data import DataError, final_step
 from .verify import REWARD_KINDS, Verdict, Verifier, answered, check_triples, judge_deadline
 
@@ -96,9 +96,7 @@ class GenerativeVerifier(Verifier):
         if backend in ('hf', 'vllm'):
             path = resolve_model(name_or_path)
             for k, w in trained_verdict_words(path).items(): kw.setdefault(k, w)
-        if backend == 'hf':
-            model, tok = load_causal_lm(path, device=device, dtype=dtype, chat_template=chat_template, what='judge')
-            return cls(HFJudge(model, tok, **kw), **own)
+        if backend == 'hf': return cls(HFJudge.from_pretrained(path, device=device, dtype=dtype, chat_template=chat_template, **kw), **own)
         if backend == 'vllm':
             if dtype is not None: kw.setdefault('dtype', dtype)
             j = VLLMJudge(path, **kw)

@@ -3,15 +3,15 @@
     python tools/shrink_outputs.py nbs/*.ipynb nbs/tutorials/*.ipynb      # rewrite in place
     python tools/shrink_outputs.py --check nbs/*.ipynb                     # print sizes, change nothing
 
-- a PNG figure wider than `--max-width` px (default 700: a 7-inch figure at 100 dpi) is resampled down,
-  and every PNG is stored with a 64-colour palette (octree: line plots and colour maps keep their colours);
+- a PNG figure wider than `--max-width` px (default 560) is resampled down,
+  and every PNG is stored with a 32-colour palette (octree: line plots and colour maps keep their colours);
 - a result shown both as HTML and as plain text (pandas tables) keeps the plain text only;
-- a text output longer than `--max-lines` lines keeps its last lines, after a line saying how many were cut.
+- a text output longer than `--max-lines` lines (default 12) keeps its last lines, after a line saying how many were cut.
 """
 import argparse, base64, io, json, sys
 from pathlib import Path
 
-def shrink_png(b64: str, max_width: int, colors: int = 64) -> str:
+def shrink_png(b64: str, max_width: int, colors: int = 32) -> str:
     from PIL import Image
     im = Image.open(io.BytesIO(base64.b64decode(b64))).convert('RGB')
     if im.width > max_width: im = im.resize((max_width, round(im.height * max_width / im.width)), Image.LANCZOS)
@@ -38,7 +38,7 @@ def shrink(nb: dict, max_width: int, max_lines: int) -> dict:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('paths', nargs='+'); ap.add_argument('--check', action='store_true')
-    ap.add_argument('--max-width', type=int, default=700); ap.add_argument('--max-lines', type=int, default=20)
+    ap.add_argument('--max-width', type=int, default=560); ap.add_argument('--max-lines', type=int, default=12)
     a = ap.parse_args(argv)
     total = 0
     for p in map(Path, a.paths):
