@@ -29,9 +29,10 @@ _log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['ProbeResult', 'master_key_probe', 'parse_verdict', 'label_balance', 'verdict_sft_dataset', 'augment_negatives',
            'labelled_positions_only', 'train_verifier', 'reliability_table', 'expected_calibration_error',
-           'plot_reliability', 'VerifierReport', 'evaluate_verifier', 'split_by_question', 'MASTER_KEYS',
-           'TRAINING_NEGATIVE_KEYS', 'HELDOUT_PROBE_KEYS', 'TRAIN_KEYS', 'PROBE_KEYS', 'master_key_table',
-           'collect_exploration', 'ExplorationRecorder', 'ShardWriter', 'shard_paths', 'load_exploration']
+           'plot_reliability', 'roc_auc', 'binary_metrics', 'VerifierReport', 'evaluate_verifier', 'split_by_question',
+           'MASTER_KEYS', 'TRAINING_NEGATIVE_KEYS', 'HELDOUT_PROBE_KEYS', 'TRAIN_KEYS', 'PROBE_KEYS',
+           'master_key_table', 'collect_exploration', 'ExplorationRecorder', 'ShardWriter', 'shard_paths',
+           'load_exploration']
 
 # %% ../nbs/05a_distill.ipynb #70f24c3b
 _all_ = ['MASTER_KEYS', 'TRAINING_NEGATIVE_KEYS', 'HELDOUT_PROBE_KEYS', 'TRAIN_KEYS', 'PROBE_KEYS', 'master_key_table',
@@ -415,13 +416,33 @@ def plot_reliability(p: Sequence[float], y: Sequence[int], bins: int = 10, ax=No
     ax.legend(fontsize=7, loc='upper left')
     return ax
 
-def _metrics(t: np.ndarray, s: np.ndarray, p: np.ndarray, pf: np.ndarray, bins: int) -> dict:
-    tp, fp, fn = int(((s == 1) & (t == 1)).sum()), int(((s == 1) & (t == 0)).sum()), int(((s == 0) & (t == 1)).sum())
-    prec = tp / (tp + fp) if tp + fp else float('nan')
-    rec = tp / (tp + fn) if tp + fn else float('nan')
-    f1 = 2 * tp / (2 * tp + fp + fn) if (2 * tp + fp + fn) else 1.0
-    return {'n': len(t), 'accuracy': float((t == s).mean()), 'kappa': _kappa(t.tolist(), s.tolist()), 'f1': f1,
-            'precision': prec, 'recall': rec, 'ece': expected_calibration_error(p, t, bins),
+def roc_auc(p: Sequence[float], y: Sequence[int]) -> float:
+    "Area under the ROC curve of scores `p` for 0/1 labels `y` (ties count half); NaN when `y` holds one class."
+    p, y = np.asarray(p, dtype=float), np.asarray(y, dtype=int)
+    n1, n0 = int(y.sum()), int((1 - y).sum())
+    if not n1 or not n0: return float('nan')
+    ranks = pd.Series(p).rank(method='average').to_numpy()
+    return float((ranks[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+def binary_metrics(y: Sequence[int], pred: Sequence[int], p: Sequence[float] | None = None, *, bins: int = 10,
+                   zero_division: float = 0.0) -> dict:
+    """Accuracy, precision, recall, F1, false-positive rate, and (with scores `p`) ROC AUC and ECE, for 0/1 labels `y`
+    and predictions `pred`. A ratio with nothing to count (precision with no predicted YES, F1 with no positives at all)
+    is `zero_division`, scikit-learn's rule: it never reads as a perfect 1.0 by default."""
+    y, s = np.asarray(y, dtype=int), np.asarray(pred, dtype=int)
+    if y.shape != s.shape: raise ValueError(f"labels and predictions differ in shape: {y.shape}, {s.shape}")
+    tp, fp = int(((s == 1) & (y == 1)).sum()), int(((s == 1) & (y == 0)).sum())
+    fn, tn = int(((s == 0) & (y == 1)).sum()), int(((s == 0) & (y == 0)).sum())
+    r = lambda a, b: a / b if b else float(zero_division)
+    out = {'n': len(y), 'accuracy': float((y == s).mean()) if len(y) else float('nan'), 'precision': r(tp, tp + fp),
+           'recall': r(tp, tp + fn), 'f1': r(2 * tp, 2 * tp + fp + fn), 'fpr': r(fp, fp + tn)}
+    if p is not None: out.update(auc=roc_auc(p, y), ece=expected_calibration_error(p, y, bins))
+    return out
+
+def _metrics(t: np.ndarray, s: np.ndarray, p: np.ndarray, pf: np.ndarray, bins: int, zero_division: float = 0.0) -> dict:
+    m = binary_metrics(t, s, p, bins=bins, zero_division=zero_division)
+    return {'n': len(t), 'accuracy': m['accuracy'], 'kappa': _kappa(t.tolist(), s.tolist()), 'f1': m['f1'],
+            'precision': m['precision'], 'recall': m['recall'], 'ece': m['ece'],
             'parse_failure_rate': float(pf.mean()), 'teacher_yes': float(t.mean()), 'student_yes': float(s.mean())}
 
 @dataclass
@@ -442,8 +463,9 @@ class VerifierReport:
                 f"ece={o['ece']:.4f}, parse_failure_rate={o['parse_failure_rate']:.4f})")
 
 def evaluate_verifier(verifier: Verifier, labelled: Any, *, field_key: str | None = None, bins: int = 10,
-                      batch_size: int = 1024) -> VerifierReport:
-    "Agreement (accuracy, κ, F1), calibration (ECE) and parse failures of `verifier` against teacher `verdict`s."
+                      batch_size: int = 1024, zero_division: float = 0.0) -> VerifierReport:
+    """Agreement (accuracy, κ, F1), calibration (ECE) and parse failures of `verifier` against teacher `verdict`s
+    (`zero_division`: what precision and F1 read when there is nothing to count, as in scikit-learn)."""
     df = _to_frame(labelled)
     _require(df, ('question', 'reference', 'response', 'verdict'), 'evaluate_verifier')
     df['teacher_label'] = [parse_verdict(v) for v in df.verdict]
@@ -462,7 +484,7 @@ def evaluate_verifier(verifier: Verifier, labelled: Any, *, field_key: str | Non
                          'student': [int(v.label == 'YES') for v in verdicts],
                          'p_yes': [v.soft_normalized for v in verdicts],
                          'parse_failure': [v.parse_failure for v in verdicts]})
-    m = lambda d: _metrics(d.teacher.to_numpy(), d.student.to_numpy(), d.p_yes.to_numpy(), d.parse_failure.to_numpy(), bins)
+    m = lambda d: _metrics(d.teacher.to_numpy(), d.student.to_numpy(), d.p_yes.to_numpy(), d.parse_failure.to_numpy(), bins, zero_division)
     overall = {**m(rows), 'dropped_teacher_unparseable': n_bad}
     per = pd.DataFrame([{'field': f, **m(g)} for f, g in rows.groupby('field')]).set_index('field')
     return VerifierReport(overall=overall, per_field=per, rows=rows, bins=bins)

@@ -4,15 +4,23 @@
 
 # %% ../nbs/02b_verify_sets.ipynb #7715e231
 from __future__ import annotations
-import json, os
+import json, os, random, re
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from .data import DataError
+from .data import (DataError, OptionReferenceError, _MMLU_FILE, _csv_records, _lines, _mmlu_files, field_of, mcq_to_freeform,
+                          mmlu_subject, option_reference)
 
 # %% auto #0
-__all__ = ['VERIFY_COLUMNS', 'hardverify_rows', 'labelled_rows', 'read_verification_set', 'label_counts']
+__all__ = ['VERIFY_COLUMNS', 'MATH_CORRECT_RULES', 'MATH_WRONG_RULES', 'BUILT_SETS', 'hardverify_rows', 'labelled_rows',
+           'read_verification_set', 'label_counts', 'mmlu_verification_rows', 'c_boxed', 'c_plain', 'c_answer_colon',
+           'c_frac_slash', 'c_frac_decimal', 'c_dfrac', 'c_int_decimal', 'c_thousands', 'c_reorder', 'c_units',
+           'c_degree_sign', 'c_equation', 'c_sqrt_in', 'c_latex_spacing', 'c_with_reason', 'c_mixed_number',
+           'c_rationalize', 'c_inequality', 'c_set_reorder', 'c_unsimplified', 'c_sentence', 'c_minerva',
+           'w_off_by_one', 'w_perturb', 'w_sign', 'w_other_problem', 'w_hedge_or', 'w_since', 'w_between',
+           'w_closed_interval', 'w_drop_element', 'w_self_correction', 'w_chain', 'w_rounded', 'math_rewrite_rows',
+           'math500_verification_rows', 'verification_set']
 
 # %% ../nbs/02b_verify_sets.ipynb #f0e14b4e
 VERIFY_COLUMNS = ('question', 'reference', 'response', 'label', 'raw_label', 'source', 'domain')
@@ -98,3 +106,216 @@ def label_counts(ds) -> dict:
     "Rows, YES, NO and invalid (`raw_label == 'C'`) of a verification set."
     c, raw = Counter(ds['label']), Counter(ds['raw_label'])
     return {'n': len(ds), 'YES': c.get('YES', 0), 'NO': c.get('NO', 0), 'invalid': raw.get('C', 0)}
+
+# %% ../nbs/02b_verify_sets.ipynb #7ab20d56
+_SAYS = ('Therefore, the answer is {a}', 'The answer is {a}', 'So the answer is: {a}', 'Final answer: {a}')
+_LEADS = ('Let me recall the relevant facts.\n', 'Thinking it through step by step.\n\n', '')
+
+def _stated(answer: str, r: random.Random) -> str:
+    a = answer.strip()
+    return r.choice(_LEADS) + r.choice(_SAYS).format(a=a) + ('' if a[-1:] in ('.', '!', '?') else '.')
+
+def _mmlu_items(source, split: str) -> list[dict]:
+    "Every MMLU question of `split` with all four options (answers that refer to other options left out)."
+    p = Path(source).expanduser()
+    if not p.exists(): raise DataError(f"{source}: no such file or folder")
+    files = _mmlu_files(p, split)
+    if not files: raise DataError(f"{source}: no MMLU files for split {split!r}")
+    items = []
+    for name, data in files:
+        m = _MMLU_FILE.search(name)
+        key = m[2] if m else Path(name).stem
+        lines, unreadable = _lines(data)
+        if unreadable: raise DataError(f"{name}: line {unreadable[0][0]}: {unreadable[0][1]}")
+        for n, row, why, _ in _csv_records(lines):
+            if row is None or len(row) != 6: raise DataError(f"{name}: line {n}: {why or f'{len(row)} fields, expected 6'}")
+            opts = dict(zip('ABCD', row[1:5]))
+            try: rec = mcq_to_freeform(row[0], opts, row[5])
+            except OptionReferenceError: continue
+            except DataError as e: raise DataError(f"{name}: line {n}: {e}", field=e.field) from None
+            correct = row[5].strip().upper()
+            subj = mmlu_subject(key)
+            items.append({**rec, 'correct': correct, 'options': opts, 'subject': key, 'field': field_of(subj)})
+    return items
+
+def mmlu_verification_rows(source, split: str = 'test', *, wrong_per_question: int = 1, limit: int | None = None,
+                           seed: int = 0) -> list[dict]:
+    """MMLU as a labelled set: per question, the correct option stated as the final step (YES) and `wrong_per_question`
+    other options (NO). `limit` questions drawn (seeded) across all subjects; `domain` is the MMLU field."""
+    if not 1 <= wrong_per_question <= 3: raise ValueError(f"wrong_per_question must be 1, 2 or 3, not {wrong_per_question!r}")
+    items, r = _mmlu_items(source, split), random.Random(seed)
+    if limit is not None: items = [items[i] for i in sorted(r.sample(range(len(items)), min(limit, len(items))))]
+    out = []
+    for it in items:
+        ref = it['reference']
+        wrong = [t for k, t in it['options'].items() if k != it['correct'] and t.strip()
+                 and t.strip().lower() != ref.lower() and not option_reference(t)]
+        src = f"mmlu/{it['subject']}"
+        out.append(_row(it['question'], ref, _stated(ref, r), 'YES', 'correct', src, it['field']))
+        for t in r.sample(wrong, min(wrong_per_question, len(wrong))):
+            out.append(_row(it['question'], ref, _stated(t, r), 'NO', 'other_option', src, it['field']))
+    return out
+
+# %% ../nbs/02b_verify_sets.ipynb #d2fb29b1
+_FRAC = re.compile(r'^(-?)\\[dt]?frac\{(\d+)\}\{(\d+)\}$')
+_INT = re.compile(r'^-?\d+$')
+
+def _top_terms(g):
+    "Split a LaTeX sum at top-level + and - (not inside braces/brackets); None if it is not a sum of 2+ terms."
+    terms, depth, cur = [], 0, ''
+    for c in g:
+        if c in '{([': depth += 1
+        elif c in '})]': depth -= 1
+        if depth == 0 and c in '+-' and cur.strip() and not cur.rstrip().endswith(('^', '_', '\\pm', '=')):
+            terms.append(cur.strip()); cur = c
+        else: cur += c
+    terms.append(cur.strip())
+    if len(terms) < 2 or depth != 0 or any(t in ('+', '-', '') for t in terms) or '=' in g or ',' in g or '\\cup' in g: return None
+    return [t if t[0] in '+-' else '+' + t for t in terms]
+
+def _dec(n, d):
+    dd = d
+    for p in (2, 5):
+        while dd % p == 0: dd //= p
+    return None if dd != 1 else f"{n / d:.10f}".rstrip('0').rstrip('.')
+
+# correct-but-rewritten: each takes the gold and returns a final step stating the same value, or None if it does not apply
+def c_boxed(g, r): return f"Therefore, the answer is $\\boxed{{{g}}}$."
+def c_plain(g, r): return f"The answer is {g}"
+def c_answer_colon(g, r): return f"**Answer:** ${g}$"
+def c_frac_slash(g, r):
+    m = _FRAC.match(g); return f"The answer is {m[1]}{m[2]}/{m[3]}" if m else None
+def c_frac_decimal(g, r):
+    m = _FRAC.match(g)
+    if not m: return None
+    d = _dec(int(m[2]), int(m[3])); return f"Therefore, the answer is {m[1]}{d}" if d else None
+def c_dfrac(g, r): return "The answer is $" + g.replace('\\frac', '\\dfrac') + "$" if '\\frac' in g else None
+def c_int_decimal(g, r): return f"The answer is {g}.0" if _INT.match(g) else None
+def c_thousands(g, r): return f"Therefore, the answer is {int(g):,}." if _INT.match(g) and abs(int(g)) >= 1000 else None
+def c_reorder(g, r):
+    t = _top_terms(g) if 'begin' not in g else None
+    if not t: return None
+    new = ' '.join(t[::-1]); new = new[1:] if new.startswith('+') else new
+    new = new.replace('+', ' + ').replace('  ', ' ')
+    return f"The answer is ${new}$" if new.replace(' ', '') != g.replace(' ', '') else None
+def c_units(g, r):
+    if re.fullmatch(r'\d+\^\\circ', g): return f"The answer is {g[:-6]} degrees."
+    return f"The answer is {g} {r.choice(['units', 'cm', 'meters', 'dollars'])}." if _INT.match(g) else None
+def c_degree_sign(g, r): return f"The answer is {g[:-6]}°" if re.fullmatch(r'\d+\^\\circ', g) else None
+def c_equation(g, r): return f"So $x = {g}$." if _INT.match(g) or _FRAC.match(g) else None
+def c_sqrt_in(g, r):
+    m = re.fullmatch(r'(\d+)\s*\\sqrt\{?(\d+)\}?', g)
+    return f"The answer is $\\sqrt{{{int(m[1])**2 * int(m[2])}}}$" if m else None
+def c_latex_spacing(g, r):
+    new = re.sub(r'\\sqrt(\d)', r'\\sqrt{\1}', g).replace('\\left', '').replace('\\right', '').replace(' ', '')
+    return f"The answer is ${new}$" if new != g else None
+def c_with_reason(g, r):
+    a, _ = r.randint(2, 9), r.randint(2, 9)            # two draws: the seeded rows after this one depend on it
+    return r.choice([f"The answer is {g}, after {a} steps of simplification.", f"Using the {a} cases above, the answer is ${g}$."])
+def c_mixed_number(g, r):
+    m = _FRAC.match(g)
+    if not m or int(m[2]) <= int(m[3]): return None
+    q, rem = divmod(int(m[2]), int(m[3]))
+    return f"The answer is ${m[1]}{q}\\frac{{{rem}}}{{{m[3]}}}$" if rem else None
+def c_rationalize(g, r):
+    m = re.fullmatch(r'\\frac\{\\sqrt\{?(\d+)\}?\}\{(\d+)\}', g)
+    return f"The answer is $\\frac{{1}}{{\\sqrt{{{m[1]}}}}}$" if m and m[1] == m[2] else None
+def c_inequality(g, r):
+    m = re.fullmatch(r'\(\s*(-?\d+)\s*,\s*\\infty\s*\)', g)
+    return f"The answer is $x > {m[1]}$" if m else None
+def c_set_reorder(g, r):
+    parts = [p.strip() for p in g.split(',')] if not re.search(r'[(\[{!]', g) else []
+    if any(re.fullmatch(r'\d{3}', p) for p in parts[1:]): return None           # 58,500 is a number, not a set
+    return "The solutions are $" + ', '.join(parts[::-1]) + "$" if len(parts) >= 2 else None
+def c_unsimplified(g, r):
+    if _INT.match(g): k = r.randint(2, 9); return f"The answer is $\\frac{{{int(g) * k}}}{{{k}}}$"
+    m = _FRAC.match(g)
+    return f"The answer is {m[1]}\\frac{{{2 * int(m[2])}}}{{{2 * int(m[3])}}}" if m else None
+def c_sentence(g, r): return f"There are {g} {r.choice(['ways', 'integers', 'solutions'])} in total." if _INT.match(g) else None
+def c_minerva(g, r): return f"Final Answer: The final answer is ${g}$. I hope it is correct."
+
+MATH_CORRECT_RULES = {f.__name__[2:]: f for f in [c_unsimplified, c_sentence, c_minerva, c_with_reason, c_mixed_number, c_rationalize,
+    c_inequality, c_set_reorder, c_boxed, c_plain, c_answer_colon, c_frac_slash, c_frac_decimal, c_dfrac, c_int_decimal,
+    c_thousands, c_reorder, c_units, c_degree_sign, c_equation, c_sqrt_in, c_latex_spacing]}
+
+# %% ../nbs/02b_verify_sets.ipynb #63ebf58e
+def _perturb(g, r):
+    "Change the last digit of the gold that is not a subscript (a base) or the exponent of a unit (`cm}^2`)."
+    ds = [m.start() for m in re.finditer(r'(?<!_)(?<!_\{)(?<!\}\^)\d', g)]
+    if not ds: return None
+    i = ds[-1]; d = int(g[i])
+    return g[:i] + str((d + r.choice([1, 2, 3])) % 10) + g[i + 1:]
+
+# wrong: each returns a final step stating a different value (or hedging between values), or None
+def w_off_by_one(g, r): return f"The answer is {int(g) + r.choice([-1, 1])}" if _INT.match(g) else None
+def w_perturb(g, r): w = _perturb(g, r); return f"Therefore, the answer is $\\boxed{{{w}}}$." if w else None
+def w_sign(g, r): return f"The answer is ${g[1:] if g.startswith('-') else '-' + g}$" if re.match(r'^-?\d', g) and not re.fullmatch(r'-?0+', g) and ',' not in g else None
+def w_other_problem(g, r, others=()):
+    cands = [o for o in others if o.replace(' ', '') != g.replace(' ', '')]
+    return f"The answer is ${r.choice(cands)}$" if cands else None
+def w_hedge_or(g, r):
+    w = _perturb(g, r)
+    if not w: return None
+    a, b = (g, w) if r.random() < 0.5 else (w, g)
+    return r.choice([f"The answer is {a} or {b}", f"Either {a} or {b}", f"The answer is ${a}$ or ${b}$", f"It is {a}, or possibly {b}"])
+def w_since(g, r):
+    w = _perturb(g, r); return f"The answer is {w}, since x = {g}" if w else None
+def w_between(g, r): return f"The answer is between {g} and {int(g) + 2}" if _INT.match(g) else None
+def w_closed_interval(g, r):
+    return f"The answer is ${g.replace('(', '[', 1)}$" if re.match(r'^\(\s*-?[\d\\]', g) and 'infty' not in g.split(',')[0] and '\\cup' not in g and g.count(',') == 1 else None
+def w_drop_element(g, r):
+    parts = [p.strip() for p in g.split(',')] if not re.search(r'[(\[{]', g) else []
+    return f"The answer is {parts[0]}" if len(parts) >= 2 else None
+def w_self_correction(g, r):
+    w = _perturb(g, r)
+    return r.choice([f"The answer is {g}. Wait, no: it is {w}.", f"The answer is ${g}$, but actually it is ${w}$."]) if w else None
+def w_chain(g, r): return f"So $x = {g} + 1 = {int(g) + 1}$." if _INT.match(g) else None
+def w_rounded(g, r):
+    m = _FRAC.match(g)
+    if not m or _dec(int(m[2]), int(m[3])): return None                # only non-terminating fractions: 1/3 -> 0.33
+    return f"The answer is {m[1]}{int(m[2]) / int(m[3]):.2f}"
+
+MATH_WRONG_RULES = {f.__name__[2:]: f for f in [w_rounded, w_self_correction, w_chain, w_off_by_one, w_perturb, w_sign, w_other_problem,
+    w_hedge_or, w_since, w_between, w_closed_interval, w_drop_element]}
+
+def math_rewrite_rows(questions: Sequence[str], references: Sequence[str], *, per_problem: int = 2, seed: int = 0,
+                      domains: Sequence[str] | None = None, source: str = 'MATH-500') -> list[dict]:
+    """Up to `per_problem` correct rewrites (YES) and wrong answers (NO) per (question, reference), drawn (seeded) from
+    `MATH_CORRECT_RULES` and `MATH_WRONG_RULES`; `raw_label` names the rule (`correct:boxed`, `wrong:hedge_or`)."""
+    golds = [g.strip() for g in references]
+    r, rows = random.Random(seed), []
+    for i, (q, g) in enumerate(zip(questions, golds)):
+        for kind, rules in (('correct', MATH_CORRECT_RULES), ('wrong', MATH_WRONG_RULES)):
+            made = []
+            for name, f in rules.items():
+                resp = f(g, r, others=golds) if name == 'other_problem' else f(g, r)
+                if resp: made.append((name, resp))
+            for name, resp in r.sample(made, min(per_problem, len(made))):
+                lead = r.choice(["Let me work through this.\n", "We simplify step by step.\n\n", ""])
+                rows.append(_row(q, g, lead + resp, 'YES' if kind == 'correct' else 'NO', f'{kind}:{name}', source,
+                                 domains[i] if domains else ''))
+    return rows
+
+def math500_verification_rows(source, split: str = 'test', *, per_problem: int = 2, limit: int | None = None, seed: int = 0) -> list[dict]:
+    "MATH-500 (any layout `load_rlvr_dataset` reads: the verl parquet, the hub's `problem`/`answer`) → `math_rewrite_rows`."
+    from rlvr_nb.data import load_rlvr_dataset
+    ds = load_rlvr_dataset(source, split, limit=limit)
+    return math_rewrite_rows(ds['question'], ds['reference'], per_problem=per_problem, seed=seed, domains=ds['subject'])
+
+# %% ../nbs/02b_verify_sets.ipynb #ee96d6aa
+BUILT_SETS = {'mmlu': mmlu_verification_rows, 'math500': math500_verification_rows}
+
+def verification_set(spec: str | os.PathLike, *, limit: int | None = None, seed: int = 0, **kw):
+    """A labelled set as a `datasets.Dataset`: a file (`read_verification_set`) or `mmlu:PATH` / `math500:PATH`
+    (`limit` questions, seeded). The spec is kept as the set's name in `ds.info.description`."""
+    from datasets import Dataset
+    s = str(spec)
+    kind, _, path = s.partition(':')
+    if kind in BUILT_SETS and path:
+        ds = Dataset.from_list(BUILT_SETS[kind](path, limit=limit, seed=seed, **kw))
+    else:
+        if kw: raise TypeError(f"{sorted(kw)}: options of a built set ({', '.join(f'{k}:PATH' for k in BUILT_SETS)}), not of a file")
+        ds = read_verification_set(s)
+        if limit is not None and limit < len(ds): ds = ds.select(sorted(random.Random(seed).sample(range(len(ds)), limit)))
+    ds.info.description = s
+    return ds

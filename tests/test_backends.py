@@ -119,10 +119,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope='module')
 def fake():
-    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _Handler)
-    t = threading.Thread(target=srv.serve_forever, daemon=True); t.start()
-    yield f'http://127.0.0.1:{srv.server_address[1]}/v1'
-    srv.shutdown(); srv.server_close()
+    from vllm_fixtures import http_endpoint
+    with http_endpoint(_Handler) as url: yield url
 
 def _chats(n): return [[CHAT[0], {'role': 'user', 'content': f'item {i}' + ('?' if i % 3 == 0 else '.')}] for i in range(n)]
 
@@ -500,10 +498,8 @@ class _WordsHandler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope='module')
 def words_server():
-    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _WordsHandler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f'http://127.0.0.1:{srv.server_address[1]}/v1'
-    srv.shutdown(); srv.server_close()
+    from vllm_fixtures import http_endpoint
+    with http_endpoint(_WordsHandler) as url: yield url
 
 def test_openai_multi_token_words(words_server, caplog):
     from rlvr_nb.backends import chat_token_ids

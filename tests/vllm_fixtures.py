@@ -16,7 +16,7 @@ Import from any test:
 - `VLLM_ENV`: the environment vLLM on CPU needs here (`rlvr_nb.backends.VLLM_CPU_ENV`; `setup_vllm_env()` sets it).
 """
 from __future__ import annotations
-import os, re, shutil, socket, tempfile
+import contextlib, os, re, shutil, socket, tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -153,6 +153,15 @@ def hf_first_token_probs(path_or_model, chats, ids, tokenizer=None):
             p = model(**x).logits[0, -1].float().softmax(-1)
             out.append({'argmax': int(p.argmax()), **{i: float(p[i]) for i in ids}})
     return out
+
+@contextlib.contextmanager
+def http_endpoint(handler):
+    "An in-process HTTP server on loopback answering with `handler` (a `BaseHTTPRequestHandler`): yields its `/v1` base URL."
+    import http.server, threading
+    srv = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try: yield f'http://127.0.0.1:{srv.server_address[1]}/v1'
+    finally: srv.shutdown(); srv.server_close()
 
 def free_port() -> int:
     "A free TCP port on loopback."

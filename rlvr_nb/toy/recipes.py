@@ -18,7 +18,7 @@ from .models import TOY_BUILD_FILES, TOY_BUILD_MODULES, pretrain_toy_policy, toy
 
 # %% auto #0
 __all__ = ['TOY_DISTILL', 'TOY_EXPLORATION_MODULES', 'TOY_VERIFIER_MODULES', 'judge_template_segments', 'toy_judge_tokenizer',
-           'toy_student', 'toy_exploration', 'distilled_toy_verifier']
+           'toy_student', 'toy_exploration', 'distilled_toy_verifier', 'toy_verification_set']
 
 # %% ../../nbs/05b_toy_distill.ipynb #cb44ce34
 _RENAMED = {'n': 'num_generations', 'explore_lr': 'explore_learning_rate', 'epochs': 'num_train_epochs', 'lr': 'learning_rate'}
@@ -109,3 +109,19 @@ def distilled_toy_verifier(*, augment: bool = True, cache: bool = True, verbose:
                        max_length=1024, seed=s['seed'], lr_scheduler_type='cosine', warmup_steps=0.02,
                        weight_decay=s['weight_decay'], verbose=verbose)
     return cached_artifact('toy-verifier', key, build, cache=cache)
+
+def toy_verification_set(*, limit: int | None = None, seed: int = 0, **overrides):
+    """The toy world's labelled set: exploration samples of the held-out questions (the ones `distilled_toy_verifier`
+    never trained on), labelled YES/NO by the noise-free `ToyOracle`, in the `rlvr_nb.verify_sets` schema."""
+    import random
+    from datasets import Dataset
+    s = _toy_settings(overrides)
+    _, held = split_by_question(toy_exploration(**s), s['heldout'], s['seed'])
+    held = held[held.response.map(lambda r: isinstance(r, str))].reset_index(drop=True)
+    if limit is not None and limit < len(held): held = held.iloc[sorted(random.Random(seed).sample(range(len(held)), limit))]
+    truth = ToyOracle().correct(list(held.question), list(held.response), list(held.reference))
+    dom = held['domain'] if 'domain' in held else [''] * len(held)
+    ds = Dataset.from_list([dict(question=q, reference=a, response=r, label='YES' if t else 'NO', raw_label='oracle', source='toy',
+                                 domain=str(d)) for q, a, r, t, d in zip(held.question, held.reference, held.response, truth, dom)])
+    ds.info.description = 'toy'
+    return ds
