@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import yaml
-from fastcore.script import Param, anno_parser, call_parse
+from fastcore.script import Param, anno_parser
 
 from .config import ConfigError, PRESETS, RunConfig, _apply, check_config, load_yaml
 from .runner import RunLockedError, StageError, run_lock
@@ -30,7 +30,6 @@ def _resolve(config, preset, sets, output_dir) -> RunConfig:
     if output_dir is not None: cfg.output_dir = str(output_dir)
     return cfg
 
-@call_parse
 def run(config: str = None,        # a YAML run config (default: the toy preset)
         preset: str = None,        # start from a preset: 'toy' or 'paper' (with --config: replaces the file's preset)
         stage: str = None,         # run only these stages, comma-separated names or prefixes (e.g. 'train' or 'distill,evaluate')
@@ -51,7 +50,6 @@ def run(config: str = None,        # a YAML run config (default: the toy preset)
         return cfg
     return pipeline.run_pipeline(cfg, stages=stage, force=force, progress=not quiet, verbose=not quiet)
 
-@call_parse
 def report(path: Param("the run's output directory", str, opt=False, nargs='?') = None,
            output_dir: str = None):  # the run's output directory (same as PATH)
     "Rebuild OUTPUT_DIR/report.md, results.json and the plots from a run's files."
@@ -65,7 +63,6 @@ def report(path: Param("the run's output directory", str, opt=False, nargs='?') 
     print(p)
     return p
 
-@call_parse
 def config(preset: str = 'toy',    # 'toy' or 'paper'
            config: str = None,     # a YAML file to complete with its preset's defaults
            output_dir: str = None, # set output_dir in the printed config
@@ -76,7 +73,6 @@ def config(preset: str = 'toy',    # 'toy' or 'paper'
     print(cfg.to_yaml(explain=explain), end='')
     return cfg
 
-@call_parse
 def bench_verifier(verifier: Param("a verifier spec (a rule, 'math-verify', 'cascade:<rule>+<judge>', a model spec, 'openai:<model>@<url>'); repeatable", str, nargs='+', action='extend') = None,
                    data: Param("a labelled set: a file, 'mmlu:PATH', 'math500:PATH' or 'toy'; repeatable", str, nargs='+', action='extend') = None,
                    output_dir: str = 'bench-verifier',  # where the tables, the plot and the verdict cache go (a rerun resumes)
@@ -126,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         close = difflib.get_close_matches(cmd, list(COMMANDS), n=1)
         print(f"rlvr: unknown command {cmd!r}{f'; did you mean {close[0]!r}?' if close else ''}\n\n{_USAGE}", file=sys.stderr); return 2
     f = COMMANDS[cmd]
-    p = anno_parser(f.__wrapped__, prog=f'rlvr {cmd}')
+    p = anno_parser(f, prog=f'rlvr {cmd}')
     try: args = vars(p.parse_args(rest))
     except SystemExit as e: return int(e.code or 0)
     args.pop('pdb', None); args.pop('xtra', None)
@@ -139,3 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 
 # %% auto #0
 __all__ = ['COMMANDS', 'run', 'report', 'config', 'bench_verifier', 'main']
+
+# %% ../nbs/09_cli.ipynb #2b06ec70
+#| eval: false
+if __name__ == '__main__': sys.exit(main())     # python -m rlvr_nb.cli ...

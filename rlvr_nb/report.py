@@ -21,8 +21,8 @@ from .runner import jsonable, stage_done
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'REPORT_VERSION', 'paper_rows', 'md_table', 'results_dict', 'plot_learning_curves', 'plot_fields',
-           'plot_reliability', 'build_report', 'publish_report', 'rebuild_report']
+__all__ = ['log', 'REPORT_VERSION', 'paper_rows', 'md_table', 'results_dict', 'smooth_curve', 'plot_learning_curves',
+           'plot_fields', 'plot_reliability', 'build_report', 'publish_report', 'rebuild_report']
 
 # %% ../nbs/08b_report.ipynb #acb9a4c2
 REPORT_VERSION = 1
@@ -84,16 +84,32 @@ def _save(fig: Figure, p: Path) -> Path:
     fig.tight_layout(); fig.savefig(p, dpi=110)
     return p
 
+def _smooth_window(n: int) -> int:
+    "Points in the smoothing window of a series of `n`: about a tenth of it, odd (1, no smoothing, below 20 points)."
+    return max(1, n // 10) | 1
+
+def smooth_curve(values: Sequence[float], window: int | None = None) -> np.ndarray:
+    "A centred rolling mean of `values`, same length (the window shrinks at both ends); `window` defaults to about a tenth of the series."
+    y = np.asarray(values, dtype=float)
+    w = _smooth_window(len(y)) if window is None else int(window)
+    if w <= 1 or len(y) < 3: return y.copy()
+    return pd.Series(y).rolling(w, center=True, min_periods=1).mean().to_numpy()
+
 def plot_learning_curves(out: Path, names: Sequence[str], dest: Path) -> Path | None:
-    "The grader's accuracy on the training samples and each policy's own training reward, per step."
+    "The grader's accuracy on the training samples and each policy's own training reward, per step: faint raw values, smoothed line."
     keys = [('rewards/grader/mean', 'grader accuracy on training samples'), ('reward', 'training reward (own verifier)')]
     series = {n: _read_metrics(out / 'train' / n / 'metrics.jsonl') for n in names}
     if not any(series.values()): return None
     fig = Figure(figsize=(11, 4)); axs = fig.subplots(1, 2)
     for ax, (k, title) in zip(axs, keys):
-        for n, recs in series.items():
+        for i, (n, recs) in enumerate(series.items()):
             pts = sorted((r['step'], r['value']) for r in recs if r['name'] == k and r.get('step') is not None and r['value'] is not None)
-            if pts: ax.plot(*zip(*pts), marker='.', label=n)
+            if not pts: continue
+            x, y = (np.asarray(v, dtype=float) for v in zip(*pts))
+            w = _smooth_window(len(y))
+            if w == 1: ax.plot(x, y, marker='.', color=f'C{i}', label=n); continue
+            ax.plot(x, y, color=f'C{i}', alpha=0.25, lw=0.8)
+            ax.plot(x, smooth_curve(y, w), color=f'C{i}', lw=2, label=f'{n} (mean of {w} steps)')
         ax.set_xlabel('step'); ax.set_title(title); ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]: ax.legend(fontsize=8)
     return _save(fig, dest / 'learning_curves.png')

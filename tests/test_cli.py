@@ -342,3 +342,13 @@ def test_generation_batch_rule_agrees_with_trl(tmp_path):
         except ValueError: trl_ok = False
         if trl_ok == bool(errs): disagree.append((preset, pd, ng, extra, trl_ok, errs))
     assert not disagree, disagree[:5]
+
+
+def test_python_dash_m_is_the_same_command(tmp_path):
+    "`python -m rlvr_nb.cli` (what torchrun and `accelerate launch -m` run) parses and exits like `rlvr`."
+    env = {**os.environ, 'HF_HUB_OFFLINE': '1'}
+    ok = subprocess.run([sys.executable, '-m', 'rlvr_nb.cli', 'config', '--preset', 'paper'], capture_output=True, text=True, env=env, timeout=120)
+    assert ok.returncode == 0 and 'preset: paper' in ok.stdout, ok.stderr
+    bad = subprocess.run([sys.executable, '-m', 'rlvr_nb.cli', 'run', '--set', 'train.estimater=rloo', '--output_dir', str(tmp_path / 'r')],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert bad.returncode == 2 and "did you mean 'estimator'?" in bad.stderr and not (tmp_path / 'r').exists()

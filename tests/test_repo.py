@@ -54,19 +54,47 @@ def test_readme_has_two_setup_commands_and_ci_runs_the_test_command():
     ci = (ROOT / '.ci' / 'run').read_text().splitlines()
     assert cmds[1] in [l.strip() for l in ci], f"CI must run exactly the README's test command {cmds[1]!r}"
 
+def _page_name(nb_path: Path) -> str:
+    "The page Quarto (and the preview) writes for a notebook: nbdev's name without the number (`01_toy.ipynb` -> `toy.html`)."
+    return nb_path.with_name(re.sub(r'^\d+[a-zA-Z0-9]*_', '', nb_path.name.lower())).with_suffix('.html').as_posix()
+
+def _hidden_sources(nb_path: Path) -> list[str]:
+    "Code of the `#| hide` cells of a notebook that appears nowhere else in it (so it must not be on its page)."
+    import nbformat
+    cells = nbformat.read(nb_path, as_version=4).cells
+    code = lambda c: '\n'.join(l for l in c.source.splitlines() if not l.lstrip().startswith('#|')).strip()
+    hidden = [c for c in cells if c.cell_type == 'code' and re.match(r'\s*#\|\s*hide\s*$', c.source, re.M)]
+    shown = [c.source for c in cells if c not in hidden]
+    return [code(c) for c in hidden if code(c) and not any(code(c) in s for s in shown)]
+
 def test_docs_preview_renders_every_notebook(tmp_path):
+    import html as html_
     work = _copy_tree(tmp_path / 'repo')
     r = subprocess.run([sys.executable, 'tools/docs_preview.py'], cwd=work, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     out = work / '_docs_preview'
-    nbs = sorted(p.relative_to(work / 'nbs').with_suffix('.html') for p in (work / 'nbs').rglob('*.ipynb')
+    nbs = sorted(p.relative_to(work / 'nbs') for p in (work / 'nbs').rglob('*.ipynb')
                  if not p.name.startswith('_') and '.ipynb_checkpoints' not in p.parts)
-    missing = [str(p) for p in nbs if not (out / p).exists()]
+    missing = [str(p) for p in nbs if not (out / _page_name(p)).exists()]
     assert not missing, f"pages not rendered: {missing}"
     index = (out / 'index.html').read_text()
-    assert all(str(p) in index for p in nbs)
-    data_page = (out / '00_data.html').read_text()
-    assert 'load_rlvr_dataset' in data_page and '#| export' not in data_page  # show_doc ran, directives stripped
+    assert all(f'href="{_page_name(p)}"' in index for p in nbs), "the sidebar links every page"
+    data_page = (out / 'data.html').read_text()
+    assert '<h3 class="doc-name" id="load_rlvr_dataset">' in data_page and '#| export' not in data_page  # show_doc ran
+    # every page as Quarto shows it: no Pandoc attribute text, no cell options, no source of show_doc (echo: false)
+    # or of `#| hide` cells, while the show_doc output (the signature block) is there
+    bad, blocks = {}, 0
+    for p in nbs:
+        body = (out / _page_name(p)).read_text()
+        text = html_.unescape(re.sub(r'<[^>]+>', '', body[body.find('<main>'):]))
+        blocks += body.count('<div class="doc-block">')
+        problems = [m.group(0) for m in re.finditer(r'\{\s*(?:target=|\.[A-Za-z])[^}]{0,30}', text)]
+        problems += [l for l in text.splitlines() if l.lstrip().startswith('#|')]
+        problems += ['show_doc('] * ('show_doc(' in text)
+        problems += [f'hidden cell: {h[:60]!r}' for h in _hidden_sources(work / 'nbs' / p) if h in text]
+        if problems: bad[str(p)] = problems[:5]
+    assert not bad, f"pages that show what Quarto would not: {bad}"
+    assert blocks >= 50, f"only {blocks} show_doc signature blocks in all pages"
 
 def test_package_ships_its_own_paper_data():
     data = ROOT / 'rlvr_nb' / 'data'
