@@ -36,17 +36,28 @@ def run(config: str = None,        # a YAML run config (default: the toy preset)
         output_dir: str = None,    # where the run lives (overrides the config's output_dir)
         set: Param("overrides KEY=VALUE, dotted keys, YAML values (e.g. train.max_steps=4 'train.rewards=[rule_binary]'); repeatable", str, nargs='+', action='extend') = None,
         force: bool = False,       # rerun the selected stages even when complete
-        dry_run: bool = False,     # validate the config and print the stage plan, then stop
+        dry_run: bool = False,     # validate the config, print the stages and their resource plan, then stop
+        gpus: int = None,          # --dry_run: GPUs to plan for (default: those visible, else 8)
+        gpu_gib: float = None,     # --dry_run: memory per GPU in GiB (default: the first visible GPU's, else 80)
+        sharding: str = 'ddp',     # --dry_run: the training stages' sharding: ddp, fsdp, zero2 or zero3 (as in configs/accelerate)
         quiet: bool = False):      # no progress messages
     "Run (or resume) the RLVR pipeline: agreement → explore → distill → train → evaluate → report."
     cfg = _resolve(config, preset, set, output_dir)
-    check_config(cfg)              # a bad config is refused before the pipeline is imported
+    check_config(cfg, cuda=True if dry_run else None)   # a bad config is refused before the pipeline is imported
+                                   # (a dry run plans for GPUs, so it may be made on a machine without one)
     from rlvr_nb import pipeline   # here, not at the top: it imports torch and the model libraries
     if dry_run:
         st = pipeline.build_stages(cfg, include=[s.strip() for s in (stage or '').split(',') if s.strip()])
         sel = pipeline.select_stages(st, stage)
         print(cfg.to_yaml())
         print('# stages: ' + ', '.join(s.name for s in st if sel is None or s.name in sel))
+        from rlvr_nb.plan import Hardware, format_plan, resource_plan
+        import torch
+        n = torch.cuda.device_count()
+        try: hw = Hardware(gpus=gpus or n or 8, gpu_gib=gpu_gib or (torch.cuda.get_device_properties(0).total_memory / 2**30 if n else 80.0), sharding=sharding)
+        except ValueError as e: raise ConfigError(str(e)) from None
+        plan = [p for p in resource_plan(cfg, hw) if sel is None or p.stage in sel]
+        print(format_plan(plan, hw, cfg))
         return cfg
     return pipeline.run_pipeline(cfg, stages=stage, force=force, progress=not quiet, verbose=not quiet)
 

@@ -65,10 +65,6 @@ def _load_causal_lm(spec: str | os.PathLike, cfg: RunConfig):
     return load_causal_lm(spec, dtype=torch.bfloat16 if cfg.backends.bf16 else torch.float32, device=_device(cfg),
                           chat_template=cfg.backends.chat_template)
 
-def _is_local_model(spec: str) -> bool:
-    "A model on this machine (a folder, a GGUF file, a named model), judged in this process also when judges are served."
-    return spec in NAMED_MODELS or spec.endswith('.gguf') or Path(spec).expanduser().is_dir()
-
 def _judge_kwargs(cfg: RunConfig, seed: int) -> dict:
     "The verdict words, chat template and seed of a run's generative judges, under `backends.judge_kwargs`."
     yes, no = cfg.backends.verdict_words
@@ -109,8 +105,7 @@ class RunResources:
         elif spec == 'rule': j = RuleVerifier(rule='contains' if kind == 'binary' else 'jaccard')
         else:
             b, kw = self.cfg.backends, _judge_kwargs(self.cfg, seed)
-            if _is_local_model(spec): j = GenerativeVerifier.from_pretrained(spec, backend='hf' if b.judge == 'openai' else b.judge, **kw)
-            elif b.judge == 'openai':   # `spec` = the served model's name
+            if b.judge == 'openai':     # served: `spec` is the served model's name (`vllm serve PATH` serves PATH by that name)
                 kw.pop('chat_template')
                 j = GenerativeVerifier.from_pretrained(spec, backend='openai', base_url=b.judge_base_url, **kw)
             else: j = GenerativeVerifier.from_pretrained(spec, backend=b.judge, **kw)

@@ -222,3 +222,17 @@ def test_resumed_exploration_is_said_in_the_report(tmp_path, monkeypatch):
     s = stage_done(out, 'explore')['summary']
     assert s['resumed_from_step'] == ckpt[0] and s['samples'] > 0, s
     assert f'Exploration was resumed from its checkpoint at step {ckpt[0]}' in (out / 'report.md').read_text()
+
+
+def test_served_judges_are_asked_at_the_endpoint_even_for_local_specs(tmp_path):
+    "With `backends.judge: openai`, every generative judge of the config is the served model of that name, also a folder spec."
+    from rlvr_nb.backends import OpenAIJudge
+    from rlvr_nb.pipeline import RunResources
+    from rlvr_nb.config import _apply
+    folder = tmp_path / 'judge-7b'; folder.mkdir(); (folder / 'config.json').write_text('{}')
+    cfg = _apply(RunConfig.toy(), {'backends.judge': 'openai', 'backends.judge_base_url': 'http://127.0.0.1:9/v1'})
+    res = RunResources(cfg)
+    for spec in (str(folder), 'smollm2-135m-instruct', 'Qwen/Qwen2.5-72B-Instruct'):
+        j = res.judge(spec)
+        assert isinstance(j.engine, OpenAIJudge) and j.engine.model == spec and j.engine.base_url.startswith('http://127.0.0.1:9')
+    assert res.judge('toy-oracle@0.05').name.startswith('toy-oracle')         # not a model: in process
