@@ -56,7 +56,8 @@ def run(config: str = None,        # a YAML run config (default: the toy preset)
         n = torch.cuda.device_count()
         try: hw = Hardware(gpus=gpus or n or 8, gpu_gib=gpu_gib or (torch.cuda.get_device_properties(0).total_memory / 2**30 if n else 80.0), sharding=sharding)
         except ValueError as e: raise ConfigError(str(e)) from None
-        plan = [p for p in resource_plan(cfg, hw) if sel is None or p.stage in sel]
+        built = {s.name for s in st if sel is None or s.name in sel}
+        plan = [p for p in resource_plan(cfg, hw) if p.stage in built]   # only the stages this run would build
         print(format_plan(plan, hw, cfg))
         return cfg
     return pipeline.run_pipeline(cfg, stages=stage, force=force, progress=not quiet, verbose=not quiet)

@@ -51,7 +51,10 @@ def test_gpu_only_options_refused_on_cpu(tmp_path):
 def test_dry_run_and_config(tmp_path):
     r = rlvr('run', '--dry_run', '--set', 'train.rewards=[rule_binary]', 'models.judges=[]')
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip().endswith('# stages: train/rule_binary, evaluate, report')
+    lines = r.stdout.strip().splitlines()
+    assert '# stages: train/rule_binary, evaluate, report' in lines
+    plan = lines[lines.index('# stages: train/rule_binary, evaluate, report') + 1:]   # then the resource plan of those stages
+    assert plan[0].startswith('# resource plan:') and [l.split(':')[0] for l in plan[1:]] == ['# train/rule_binary', '# evaluate']
     r = rlvr('config', '--preset', 'paper')
     assert r.returncode == 0 and 'Qwen/Qwen2.5-72B-Instruct' in r.stdout and 'learning_rate: 5.0e-07' in r.stdout
 
