@@ -262,3 +262,15 @@ def test_vllm_openai_server_both_endpoints(vllm_judge):
             test_eq([v.label for v in vs], [v.label for v in greedy])
             for a, b in zip(vs, greedy): test_close(a.p_yes, b.p_yes, eps=1e-3); test_close(a.p_no, b.p_no, eps=1e-3)
     finally: stop_server(proc)
+
+
+@pytest.mark.vllm
+def test_vllm_request_parameters_and_prompts(vllm_judge):
+    "One request: as many new tokens as the longest verdict word, greedy; a forced prefix reads one greedy token; inputs are token ids."
+    from fastcore.test import test_eq as check_eq
+    from rlvr_nb.backends import chat_token_ids
+    vj, chats, _, _, _ = vllm_judge
+    p = vj.sampling_params([7])[0]
+    check_eq((p.max_tokens, p.temperature, p.logprobs, p.seed), (1, 0.0, 20, None))
+    check_eq((vj.forced_params().max_tokens, vj.forced_params().temperature), (1, 0.0))
+    check_eq(vj.prompts(chats[:1])[0]['prompt_token_ids'], chat_token_ids(vj.llm.get_tokenizer(), chats[:1])[0])

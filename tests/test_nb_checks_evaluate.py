@@ -56,3 +56,22 @@ def test_real_answers_from_a_model_spec():
     real_grades = grade(real, RuleVerifier('contains'), progress=False)
     test_eq(len(real_grades), 4)
     assert not any('<|im_' in r for r in real_grades.response)   # generation stopped at the end of the turn, nothing leaked
+
+
+def test_toy_world_end_to_end_oracle_and_rule_grades(tmp_path):
+    "The pretrained toy policy answers 200 held-out questions; the oracle grades them, then the saved answers are regraded by the string rule."
+    import pandas as pd
+    from rlvr_nb.evaluate import generate_answers, grade, grade_summary, score_table
+    from rlvr_nb.toy import ToyOracle, make_toy_dataset, pretrain_toy_policy
+    from rlvr_nb.verify import RuleVerifier
+    policy, ptok = pretrain_toy_policy()
+    test_set = make_toy_dataset(200, seed=1, split='test')
+    toy_answers = generate_answers(policy, test_set, tokenizer=ptok, batch_size=50, max_new_tokens=48, progress=False)
+    toy_grades = grade(toy_answers, ToyOracle(), output=tmp_path / 'grades.parquet', progress=False)
+    assert len(pd.read_parquet(tmp_path / 'grades.parquet')) == 200
+    summary = grade_summary(toy_grades)
+    assert summary['truncated'] < 20 and 0.1 < summary['correct'] / summary['n'] < 0.95   # a moderate, not random, policy
+    rule_grades = grade(pd.read_parquet(tmp_path / 'grades.parquet')[['question', 'reference', 'response', 'field', 'subject', 'level', 'domain']],
+                        RuleVerifier('contains'), progress=False)
+    assert rule_grades.correct.sum() <= toy_grades.correct.sum()   # the string rule misses surface forms the oracle accepts
+    assert set(score_table(toy_grades, by='domain').columns) == set(score_table(rule_grades, by='domain').columns)

@@ -8,7 +8,7 @@ import functools, json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MAX_TOTAL = 1_100_000        # bytes, all notebooks under nbs/ together
+MAX_TOTAL = 1_000_000        # bytes, all notebooks under nbs/ together
 MAX_OUTPUTS = 250_000        # bytes, the JSON of every code cell's stored outputs, all notebooks together
 MAX_IMAGE = 120_000          # bytes, one stored image (as stored: base64 for PNG/JPEG, text for SVG)
 
