@@ -100,15 +100,12 @@ def bench_verifier(verifier: Param("a verifier spec (a rule, 'math-verify', 'cas
     if not verifier: raise ConfigError("rlvr bench-verifier needs at least one --verifier (e.g. --verifier math)")
     if not data: raise ConfigError("rlvr bench-verifier needs at least one --data (a file, mmlu:PATH, math500:PATH or toy)")
     from rlvr_nb.data import DataError                  # here, not at the top: datasets, pandas and the model libraries
+    from rlvr_nb.models import ModelNotAvailable
     from rlvr_nb.verifier_bench import bench_verifiers
     try:
         res = bench_verifiers(verifier, data, output_dir=output_dir, limit=limit, probe_keys=probe_keys, probe_questions=probe_questions,
                               group_by=group_by, batch_size=batch_size, sample=sample, seed=seed, progress=not quiet)
-    except DataError as e: raise ConfigError(str(e)) from None
-    except Exception as e:
-        from rlvr_nb.models import ModelNotAvailable
-        if isinstance(e, ModelNotAvailable): raise ConfigError(str(e)) from None
-        raise
+    except (DataError, ModelNotAvailable) as e: raise ConfigError(str(e)) from None
     print(res.to_markdown())
     print(f"\n{Path(output_dir) / 'bench_verifiers.md'}", file=sys.stderr)
     return res

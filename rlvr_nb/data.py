@@ -240,7 +240,8 @@ def is_mmlu_source(source: Any) -> bool:
         with zipfile.ZipFile(p) as z: return any(_MMLU_FILE.search(n) for n in z.namelist())
     return p.is_file() and p.suffix.lower() == '.csv' and _is_mmlu_csv(p.read_text(encoding='utf-8', errors='replace'))
 
-def read_mmlu(source: str | Path, split: str = 'test', *, refs: str = 'drop', on_bad: str = 'raise') -> tuple[list[dict], Counter]:
+def read_mmlu(source: str | Path, split: str = 'test', *, refs: str = 'drop', on_bad: str = 'raise',
+              options: bool = False) -> tuple[list[dict], Counter]:
     """MMLU items of `split` as free-form records (`question`, `reference`, `subject`, `field`, `level`, `source`) and
     a `Counter`: 'kept', one count per option-reference rule (dropped, or rewritten with `refs='rewrite'`), 'bad'.
     Bad rows (not 6 fields, empty question or answer option, answer not A–D) raise a `DataError` naming them
@@ -266,7 +267,8 @@ def read_mmlu(source: str | Path, split: str = 'test', *, refs: str = 'drop', on
             if refs == 'rewrite' and (r := option_reference(row[1 + 'ABCD'.index(row[5].strip().upper())])): stats[r[0]] += 1
             else: stats['kept'] += 1
             subj = mmlu_subject(key)
-            out.append({**rec, 'subject': subj, 'field': field_of(subj), 'level': '', 'source': f'mmlu/{key}'})
+            out.append({**rec, 'subject': subj, 'field': field_of(subj), 'level': '', 'source': f'mmlu/{key}',
+                        **({'options': dict(zip('ABCD', row[1:5])), 'answer': row[5].strip().upper()} if options else {})})
         for n, why in unreadable: bad.append(f"line {n} ({name}): {why}"); stats['bad'] += 1
     if bad and on_bad == 'raise': raise DataError(f"{p.name}: {len(bad)} bad MMLU rows: " + '; '.join(bad[:5]) + (' ...' if len(bad) > 5 else ''))
     if bad: log.warning("%s: skipped %d bad MMLU rows: %s", p.name, len(bad), '; '.join(bad[:5]))

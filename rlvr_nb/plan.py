@@ -186,7 +186,6 @@ def _advice(p: StagePlan, hw: Hardware, cfg: RunConfig) -> list[str]:
     if judges > 0: tips.append(f"serve the judges elsewhere (`backends.judge: openai`, `vllm serve` on other GPUs): -{judges:.0f} GiB")
     state = m.get('gradients', 0) + m.get('optimizer', 0) + m.get('weights', 0)
     if hw.sharding in ('ddp', 'zero2') and state > 0:
-        t = {**m}; s = _train_state(1, 1, Hardware(gpus=hw.gpus, sharding='zero3'))
         tips.append(f"shard the training state over the {hw.gpus} GPUs (configs/accelerate/fsdp.yaml or deepspeed_zero3.yaml): "
                     f"-{state * (1 - 1 / hw.gpus):.0f} GiB")
     if p.stage == 'distill' and not cfg.distill.lora and state > 0: tips.append("train the verifier with LoRA (`distill.lora: {r: 16, lora_alpha: 32}`)")

@@ -144,7 +144,7 @@ class VerdictCache:
                 self.known[d['key']] = d
 
     def put(self, rows: Sequence[Mapping]) -> None:
-        "Append `rows` (`key`, `label`, `p_yes`, `p_no`, `error`, `sec`, `model_call`) and make them durable."
+        "Append `rows` (`key`, `label`, `p_yes`, `p_no`, `error`, `sec`) and make them durable."
         with open(self.path, 'a', encoding='utf-8') as f:
             if self._torn: f.write('\n'); self._torn = False
             for r in rows:
@@ -155,13 +155,6 @@ class VerdictCache:
     def __repr__(self): return f"VerdictCache({self.path}, {len(self)} verdicts)"
 
 # %% ../nbs/05c_verifier_bench.ipynb #be0510b1
-def _cascade_calls(v: CascadeVerifier, qs, rs, refs) -> list[bool]:
-    "Which items of a batch the cascade's rule leaves to its judge (answered, and the rule did not decide)."
-    live, _ = answered(rs)
-    outs = v._rule_outputs(qs, rs, refs)
-    ask = set(i for i in live if v.decide(outs[i]) is None)
-    return [i in ask for i in range(len(qs))]
-
 def _sampled(v: Verdict, u: float) -> Verdict:
     if v.judge_error: return v
     return Verdict('YES' if u < v.p_yes else ('NO' if u < v.p_yes + v.p_no else None), v.p_yes, v.p_no)
@@ -169,7 +162,7 @@ def _sampled(v: Verdict, u: float) -> Verdict:
 def judge_items(verifier: Verifier, questions: Sequence[str], responses: Sequence[Any], references: Sequence[str], *,
                 cache: VerdictCache | None = None, batch_size: int = 64, sample: bool = False, seed: int = 0,
                 progress: bool = False, desc: str = 'judging') -> pd.DataFrame:
-    "One row per item: `label`, `p_yes`, `p_no`, `error`, `sec`, `model_call`; only items missing from `cache` are judged."
+    "One row per item: `label`, `p_yes`, `p_no`, `error`, `sec`; only items missing from `cache` are judged (a cascade: `judge_cascade`)."
     check_triples(questions, responses, references)
     keys = [item_key(q, a, r) for q, a, r in zip(questions, references, responses)]
     known = cache.known if cache is not None else {}
@@ -186,11 +179,10 @@ def judge_items(verifier: Verifier, questions: Sequence[str], responses: Sequenc
         vs = verifier.judge(qs, rs, refs)
         sec = (time.perf_counter() - t0) / len(idx)
         if len(vs) != len(idx): raise RuntimeError(f"{verifier!r} returned {len(vs)} verdicts for {len(idx)} items")
-        calls = _cascade_calls(verifier, qs, rs, refs) if isinstance(verifier, CascadeVerifier) else [None] * len(idx)
         rows = []
-        for i, v, c in zip(idx, vs, calls):
+        for i, v in zip(idx, vs):
             if sample: v = _sampled(v, item_uniform(seed, keys[i]))
-            rows.append({'key': keys[i], 'label': v.label, 'p_yes': v.p_yes, 'p_no': v.p_no, 'error': v.error, 'sec': sec, 'model_call': c})
+            rows.append({'key': keys[i], 'label': v.label, 'p_yes': v.p_yes, 'p_no': v.p_no, 'error': v.error, 'sec': sec})
         if cache is not None: cache.put(rows)
         fresh.update((r['key'], r) for r in rows)
         bar.update(len(idx))
@@ -352,15 +344,16 @@ def bench_verifiers(verifiers: Sequence[str] | Mapping[str, Any], datasets, *, o
         t_load = time.perf_counter()
         v = build(spec) if isinstance(spec, str) else spec
         load_s = time.perf_counter() - t_load
-        parts = isinstance(spec, str) and spec.startswith('cascade:')
-        if parts: rule_spec, _, judge_spec = spec[len('cascade:'):].partition('+')
-        if parts or not (isinstance(spec, str) or getattr(v, 'bench_identity', None) is not None): vc = None
-        else: vc = vcache(spec if isinstance(spec, str) else f'object:{name}', v)
+        parts = isinstance(v, CascadeVerifier)                 # judged from its rule's and its judge's own verdicts
+        named = isinstance(spec, str)
+        if parts: rule_spec, _, judge_spec = spec[len('cascade:'):].partition('+') if named else ('', '', '')
+        if parts or not (named or getattr(v, 'bench_identity', None) is not None): vc = None
+        else: vc = vcache(spec if named else f'object:{name}', v)
         for sname, ds in sets.items():
             t0 = time.perf_counter()
             kw = dict(batch_size=batch_size, sample=sample, seed=seed, progress=progress, desc=f'{name} on {sname}')
-            if parts: j = judge_cascade(v, ds['question'], ds['response'], ds['reference'], rule_cache=vcache(rule_spec, v.rule),
-                                        judge_cache=vcache(judge_spec, v.model), **kw)
+            if parts: j = judge_cascade(v, ds['question'], ds['response'], ds['reference'], rule_cache=vcache(rule_spec, v.rule) if named else None,
+                                        judge_cache=vcache(judge_spec, v.model) if named else None, **kw)
             else: j = judge_items(v, ds['question'], ds['response'], ds['reference'], cache=vc, **kw)
             wall = time.perf_counter() - t0
             m = bench_metrics(ds['label'], j, ds['raw_label'] if 'raw_label' in ds.column_names else None, zero_division=zero_division)

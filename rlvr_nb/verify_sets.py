@@ -9,8 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from .data import (DataError, OptionReferenceError, _MMLU_FILE, _csv_records, _lines, _mmlu_files, field_of, mcq_to_freeform,
-                          mmlu_subject, option_reference)
+from .data import DataError, option_reference, read_mmlu
 
 # %% auto #0
 __all__ = ['VERIFY_COLUMNS', 'MATH_CORRECT_RULES', 'MATH_WRONG_RULES', 'BUILT_SETS', 'hardverify_rows', 'labelled_rows',
@@ -115,42 +114,19 @@ def _stated(answer: str, r: random.Random) -> str:
     a = answer.strip()
     return r.choice(_LEADS) + r.choice(_SAYS).format(a=a) + ('' if a[-1:] in ('.', '!', '?') else '.')
 
-def _mmlu_items(source, split: str) -> list[dict]:
-    "Every MMLU question of `split` with all four options (answers that refer to other options left out)."
-    p = Path(source).expanduser()
-    if not p.exists(): raise DataError(f"{source}: no such file or folder")
-    files = _mmlu_files(p, split)
-    if not files: raise DataError(f"{source}: no MMLU files for split {split!r}")
-    items = []
-    for name, data in files:
-        m = _MMLU_FILE.search(name)
-        key = m[2] if m else Path(name).stem
-        lines, unreadable = _lines(data)
-        if unreadable: raise DataError(f"{name}: line {unreadable[0][0]}: {unreadable[0][1]}")
-        for n, row, why, _ in _csv_records(lines):
-            if row is None or len(row) != 6: raise DataError(f"{name}: line {n}: {why or f'{len(row)} fields, expected 6'}")
-            opts = dict(zip('ABCD', row[1:5]))
-            try: rec = mcq_to_freeform(row[0], opts, row[5])
-            except OptionReferenceError: continue
-            except DataError as e: raise DataError(f"{name}: line {n}: {e}", field=e.field) from None
-            correct = row[5].strip().upper()
-            subj = mmlu_subject(key)
-            items.append({**rec, 'correct': correct, 'options': opts, 'subject': key, 'field': field_of(subj)})
-    return items
-
 def mmlu_verification_rows(source, split: str = 'test', *, wrong_per_question: int = 1, limit: int | None = None,
                            seed: int = 0) -> list[dict]:
     """MMLU as a labelled set: per question, the correct option stated as the final step (YES) and `wrong_per_question`
     other options (NO). `limit` questions drawn (seeded) across all subjects; `domain` is the MMLU field."""
     if not 1 <= wrong_per_question <= 3: raise ValueError(f"wrong_per_question must be 1, 2 or 3, not {wrong_per_question!r}")
-    items, r = _mmlu_items(source, split), random.Random(seed)
+    items, r = read_mmlu(source, split, options=True)[0], random.Random(seed)   # answers that name other options left out
     if limit is not None: items = [items[i] for i in sorted(r.sample(range(len(items)), min(limit, len(items))))]
     out = []
     for it in items:
         ref = it['reference']
-        wrong = [t for k, t in it['options'].items() if k != it['correct'] and t.strip()
+        wrong = [t for k, t in it['options'].items() if k != it['answer'] and t.strip()
                  and t.strip().lower() != ref.lower() and not option_reference(t)]
-        src = f"mmlu/{it['subject']}"
+        src = it['source']
         out.append(_row(it['question'], ref, _stated(ref, r), 'YES', 'correct', src, it['field']))
         for t in r.sample(wrong, min(wrong_per_question, len(wrong))):
             out.append(_row(it['question'], ref, _stated(t, r), 'NO', 'other_option', src, it['field']))

@@ -1,6 +1,6 @@
 """The resource plan (rlvr_nb.plan, `rlvr run --dry_run`): parameter counts and memory arithmetic against hand-computed
 values and real models, the paper preset's fit on 8 x 80 GiB, and the dry run's output."""
-import subprocess, sys
+import os, subprocess, sys
 
 import pytest
 
@@ -64,7 +64,7 @@ def test_paper_preset_fits_once_sharded_and_served():
 
 def test_dry_run_prints_the_plan_on_a_machine_without_gpus():
     r = subprocess.run([sys.executable, '-m', 'rlvr_nb.cli', 'run', '--preset', 'paper', '--dry_run', '--gpus', '4', '--gpu_gib', '141',
-                        '--sharding', 'zero3'], capture_output=True, text=True, timeout=300, env={**__import__('os').environ, 'HF_HUB_OFFLINE': '1'})
+                        '--sharding', 'zero3'], capture_output=True, text=True, timeout=300, env={**os.environ, 'HF_HUB_OFFLINE': '1'})
     assert r.returncode == 0, r.stderr[-2000:]
     assert '# resource plan: 4 GPU(s) x 141 GiB, sharding zero3' in r.stdout
     assert '# explore: policy Qwen/Qwen2.5-7B, judge 0 Qwen/Qwen2.5-72B-Instruct; 40,000 prompts, 160,000 samples' in r.stdout
