@@ -4,7 +4,8 @@
 
 # %% ../nbs/08c_pipeline.ipynb #5f2160de
 from __future__ import annotations
-import contextlib, copy, difflib, json, logging, os, shutil, time, warnings
+import contextlib, copy, difflib, functools, json, logging, os, shutil, time, warnings
+from collections import Counter
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -30,8 +31,8 @@ from .evaluate import generate_answers, grade
 from .report import REPORT_VERSION, build_report, md_table, paper_rows, publish_report, rebuild_report, results_dict
 from .reward import GenerativeVerifier, make_reward_func
 from .rl import RLVRConfig, RLVRTrainer
-from .runner import (RunLockedError, Stage, StageContext, StageError, file_fingerprint, run_lock, run_stage, run_stages, say,
-                     stage_done, stage_hashes)
+from .runner import (Ranks, RunLockedError, Stage, StageContext, StageError, file_fingerprint, run_lock, run_stage, run_stages,
+                     say, stage_done, stage_hashes)
 from .toy import ToyOracle, make_toy_dataset, pretrain_toy_policy
 from .toy.recipes import toy_student
 from .verify import RuleVerifier
@@ -193,7 +194,6 @@ def stage_explore(ctx: StageContext) -> dict:
     yes = float((df['verdict'] == 'YES').mean()) if len(df) else float('nan')
     for step, g in df.groupby('step'): ctx.log('teacher_yes_rate', (g['verdict'] == 'YES').mean(), step=int(step))
     ctx.log('samples', len(df)); ctx.log('teacher_yes_rate_overall', yes)
-    shutil.rmtree(work, ignore_errors=True)
     out = {'samples': len(df), 'prompts': int(df['question'].nunique()), 'teacher_yes_rate': yes}
     if info.get('resumed_from') or info.get('reused'):      # a resumed run: said in the report (a noisy teacher draws in call order)
         step = int(str(info['resumed_from']).rsplit('-', 1)[-1]) if info.get('resumed_from') else 0
@@ -226,7 +226,10 @@ def stage_distill(ctx: StageContext) -> dict:
                        learning_rate=d.learning_rate, batch_size=d.batch_size, max_length=d.max_length, seed=cfg.seed, verbose=False, **d.sft_args)
     meta = ctx.dir / 'verifier' / 'train_verifier.json'
     ctx.log_history(json.loads(meta.read_text()).get('log_history', []) if meta.exists() else [])
-    verifier = _verifier(cfg, ctx.dir / 'verifier')
+    vdir = ctx.dir / 'verifier'
+    if ctx.ranks.world > 1:   # the trained weights are saved by rank 0 alone: every rank audits rank 0's copy
+        vdir = Path(ctx.ranks.share(lambda: str(vdir), "the distilled verifier's folder"))
+    verifier = _verifier(cfg, vdir)
     summary = {'sft_rows': len(sft), 'heldout_samples': len(held), 'train_seconds': round(time.perf_counter() - t0, 1)}
     held_ok = held[[parse_verdict(v) is not None for v in held['verdict']]] if len(held) else held
     if len(held) > len(held_ok): summary['heldout_teacher_unparseable'] = len(held) - len(held_ok)
@@ -275,7 +278,6 @@ def stage_train(reward: str) -> Callable[[StageContext], dict]:
         ctx.log_history(trainer.state.log_history)
         trainer.save_model(str(ctx.dir / 'policy'))
         tok.save_pretrained(str(ctx.dir / 'policy'))
-        shutil.rmtree(work, ignore_errors=True)
         last = [r for r in trainer.state.log_history if 'reward' in r]
         return {'reward': reward, 'reward_source': src, 'reward_kind': kind, 'steps': trainer.state.global_step,
                 'final_train_reward': last[-1]['reward'] if last else None}
@@ -290,16 +292,20 @@ def accuracy_by(df, by: str = 'field') -> tuple[float, dict]:
     return round(100 * float(c.mean()), 2) if len(c) else float('nan'), groups
 
 def stage_evaluate(ctx: StageContext) -> dict:
-    "Answer the held-out questions with each policy, grade, and score per field."
-    cfg, res = ctx.cfg, ctx.resources
+    "Answer the held-out questions with each policy, grade, and score per field (with several ranks: each its share, then gathered)."
+    cfg, res, ranks = ctx.cfg, ctx.resources, ctx.ranks
     test = res.splits()['test']
+    mine = test.shard(ranks.world, ranks.rank, contiguous=True) if ranks.world > 1 else test   # in order: rank 0 the first rows
     grader = res.judge(cfg.models.grader, seed=cfg.seed + 11)
     todo = ([('initial', None)] if cfg.evaluate.baseline else []) + [(r, ctx.input(f'train/{r}') / 'policy') for r in cfg.train.rewards]
     out = {}
     for name, path in ctx.tqdm(todo, desc='evaluate'):
         model, tok = res.policy() if path is None else _load_causal_lm(path, cfg)
-        with ctx.timer('generation'): ans = generate_answers(model, test, tokenizer=tok, **_gen_kwargs(cfg, cfg.seed, progress=ctx.progress))
-        with ctx.timer('judging'): df = grade(ans, grader, progress=ctx.progress)
+        df = pd.DataFrame()
+        if len(mine):
+            with ctx.timer('generation'): ans = generate_answers(model, mine, tokenizer=tok, **_gen_kwargs(cfg, cfg.seed, progress=ctx.progress))
+            with ctx.timer('judging'): df = grade(ans, grader, progress=ctx.progress)
+        if ranks.world > 1: df = pd.concat(ranks.gather(df, f"the graded answers of '{name}'"), ignore_index=True)
         _save_df(df, ctx.dir / f'{name}.parquet')
         acc, by_field = accuracy_by(df, 'field')
         ctx.log('accuracy', acc, policy=name)
@@ -314,6 +320,44 @@ def stage_report(ctx: StageContext) -> dict:
     return {'policies': len(results_dict(ctx.out)['policies'])}
 
 # %% ../nbs/08c_pipeline.ipynb #2c3b113c
+def _judge_counts(judge) -> dict:
+    "A judge's counters now, and a served judge's per endpoint (`{'stats': {...}, 'endpoints': {url: {...}}}`)."
+    num = lambda d: {k: v for k, v in dict(d or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    eps = getattr(getattr(judge, 'engine', None), 'endpoint_stats', None) or {}
+    return {'stats': num(getattr(judge, 'stats', None)), 'endpoints': {u: num(s) for u, s in eps.items()}}
+
+def _minus(a: dict, b: dict) -> dict: return {k: v - b.get(k, 0) for k, v in a.items() if v - b.get(k, 0)}
+
+def _judge_name(key: tuple) -> str:
+    spec, _, kind = key
+    return spec if spec != 'rule' else f"rule ({'contains' if kind == 'binary' else 'jaccard'})"
+
+def _counting_judges(fn: Callable) -> Callable:
+    "`fn` (a stage), with what the run's judges did during it (summed over ranks) in its summary under 'judges'."
+    @functools.wraps(fn)
+    def stage(ctx: StageContext):
+        js = getattr(ctx.resources, '_judges', None)
+        if js is None: return fn(ctx)
+        before = {k: _judge_counts(j) for k, j in js.items()}
+        summary = fn(ctx)
+        did: dict = {}
+        for k, j in js.items():
+            now, was = _judge_counts(j), before.get(k, {'stats': {}, 'endpoints': {}})
+            d = did.setdefault(_judge_name(k), {'stats': Counter(), 'endpoints': {}})
+            d['stats'].update(_minus(now['stats'], was['stats']))
+            for u, s in now['endpoints'].items(): d['endpoints'].setdefault(u, Counter()).update(_minus(s, was['endpoints'].get(u, {})))
+        total: dict = {}
+        for part in ctx.ranks.gather(did, f"the judge counts of stage '{ctx.name}'"):
+            for n, d in part.items():
+                t = total.setdefault(n, {'stats': Counter(), 'endpoints': {}})
+                t['stats'].update(d['stats'])
+                for u, s in d['endpoints'].items(): t['endpoints'].setdefault(u, Counter()).update(s)
+        total = {n: {'stats': dict(t['stats']), **({'endpoints': {u: dict(s) for u, s in t['endpoints'].items()}} if t['endpoints'] else {})}
+                 for n, t in total.items() if +t['stats'] or t['endpoints']}
+        if total and isinstance(summary, dict): summary = {**summary, 'judges': total}
+        return summary
+    return stage
+
 def _conf(cfg: RunConfig, *keys: str) -> dict:
     "The parts of `cfg` named by dotted `keys`, as hashed (`RunConfig.hash_dict`: renamed keys under their old names, added keys at their defaults absent)."
     d = cfg.hash_dict()
@@ -352,6 +396,7 @@ def build_stages(cfg: RunConfig, *, include: Sequence[str] = ()) -> list[Stage]:
     train_names = [s.name for s in st if s.name.startswith('train/')]
     st.append(Stage('evaluate', stage_evaluate, deps=train_names, conf={**_conf(cfg, *data, words, 'models.grader', 'evaluate', 'backends.generation', 'train.rewards'), **_data_files(cfg, 'test')}))
     st.append(Stage('report', stage_report, deps=[s.name for s in st], conf={'version': REPORT_VERSION}))
+    for s in st: s.fn = _counting_judges(s.fn)
     return st
 
 def select_stages(stages: Sequence[Stage], wanted: Sequence[str] | str | None) -> list[str] | None:
@@ -398,14 +443,18 @@ def run_pipeline(config: RunConfig | str | os.PathLike | dict | None = None, *, 
     # all checks passed: now (and only now) touch the disk
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    with run_lock(out), _library_progress(progress):
-        cfg.save(out / 'config.yaml')
-        say(f"run in {out} ({cfg.preset} preset): {', '.join(s.name for s in st if only is None or s.name in only)}", verbose)
+    ranks = Ranks(timeout=getattr(cfg.backends, 'dist_timeout', 600.0), out=out)   # one, or those torchrun started
+    with contextlib.ExitStack() as held, _library_progress(progress):
+        ranks.share(lambda: held.enter_context(run_lock(out)) and None, 'the run lock')   # rank 0 holds it for all
+        if ranks.main: cfg.save(out / 'config.yaml')
+        say(f"run in {out} ({cfg.preset} preset{f', {ranks.world} processes' if ranks.world > 1 else ''}): "
+            f"{', '.join(s.name for s in st if only is None or s.name in only)}", verbose and ranks.main)
         try:
-            run_stages(st, out, only=only, force=force, cfg=cfg, progress=progress, verbose=verbose, resources=RunResources(cfg))
+            run_stages(st, out, only=only, force=force, cfg=cfg, progress=progress and ranks.main, verbose=verbose,
+                       resources=RunResources(cfg), ranks=ranks)
         finally:
-            publish_report(out)
-    say(f"finished in {time.perf_counter() - t0:.1f} s; report: {out / 'report.md'}", verbose)
+            if ranks.main: publish_report(out)
+    say(f"finished in {time.perf_counter() - t0:.1f} s; report: {out / 'report.md'}", verbose and ranks.main)
     return out
 
 # %% ../nbs/08c_pipeline.ipynb #cdfa7912

@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 from .io import atomic_write_text
 
 # %% auto #0
-__all__ = ['StageError', 'jsonable', 'StageContext', 'Stage', 'stage_hashes', 'stage_done', 'file_fingerprint', 'say',
+__all__ = ['StageError', 'jsonable', 'StageContext', 'Stage', 'stage_hashes', 'stage_done', 'file_fingerprint', 'Ranks', 'say',
            'clean_stale_temps', 'run_stage', 'run_stages', 'RunLockedError', 'run_lock']
 
 # %% ../nbs/08a_runner.ipynb #4cc62888
@@ -21,6 +21,7 @@ class StageError(RuntimeError):
     "A pipeline stage failed; `.stage` names it, the original exception is the `__cause__`."
     def __init__(self, stage: str, msg: str):
         super().__init__(msg); self.stage = stage
+    def __reduce__(self): return (type(self), (self.stage, str(self)))   # pickles: it travels between the processes of a run
 
 def jsonable(x: Any) -> Any:
     "`x` with only JSON types: keys as strings, numpy/torch scalars as numbers, non-finite floats as None, anything else as `str`."
@@ -35,12 +36,20 @@ def jsonable(x: Any) -> Any:
 
 class StageContext:
     "What a stage function gets: the config, its temporary output dir, earlier outputs, a metric logger and timers."
-    def __init__(self, name: str, cfg: Any, out: Path, tmp: Path, progress: bool = True, resources: Any = None):
+    def __init__(self, name: str, cfg: Any, out: Path, tmp: Path, progress: bool = True, resources: Any = None, ranks: Any = None):
         self.name, self.cfg, self.out, self.dir, self.progress = name, cfg, Path(out), Path(tmp), progress
         self.timers: dict[str, float] = defaultdict(float)
         self.resources = resources   # shared by the stages of a run (the pipeline: its `RunResources`)
+        self._ranks = ranks          # the processes of the run (`Ranks`: one, unless launched by torchrun)
         self.hash = None             # this stage's config hash (set by `run_stage`)
+        self.work_dirs: list[Path] = []   # removed by the runner once the stage is complete
         self._metrics = (self.dir / 'metrics.jsonl').open('a')
+
+    @property
+    def ranks(self) -> Ranks:
+        "The processes of the run (`Ranks`, below): one, unless a launcher started several."
+        if self._ranks is None: self._ranks = Ranks(out=self.out)
+        return self._ranks
 
     @property
     def world(self) -> Any:
@@ -54,9 +63,10 @@ class StageContext:
         return p
 
     def work_dir(self) -> Path:
-        "A persistent scratch dir for this stage and config hash (trainer checkpoints, exploration shards): it survives a failed stage, so a long run resumes."
+        "A persistent scratch dir for this stage and config hash (trainer checkpoints, exploration shards), shared by the ranks: it survives a failed stage, so a long run resumes, and is removed once the stage is complete."
         p = self.out / '.work' / f"{self.name.replace('/', '-')}-{self.hash}"
         p.mkdir(parents=True, exist_ok=True)
+        if p not in self.work_dirs: self.work_dirs.append(p)
         return p
 
     def log(self, name: str, value: Any, step: int | None = None, **tags) -> None:
@@ -147,6 +157,83 @@ def file_fingerprint(path: str | os.PathLike) -> dict:
         h.update(f'{q.relative_to(p).as_posix()}\0{sha}\n'.encode())
     return {'sha256': h.hexdigest(), 'size': size}
 
+# %% ../nbs/08a_runner.ipynb #a64ef4ed
+class Ranks:
+    """The processes of one run, from the launcher's `RANK` and `WORLD_SIZE` (one process without a launcher): rank 0
+    writes, every rank computes. Collectives wait at most `timeout` seconds; `out` is the run folder all ranks see."""
+    def __init__(self, timeout: float = 600.0, out: str | os.PathLike | None = None):
+        self.rank, self.world = int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1))
+        if not 0 <= self.rank < self.world: raise ValueError(f"RANK={self.rank} is not in [0, WORLD_SIZE={self.world})")
+        self.timeout, self.out, self._group = float(timeout), None if out is None else Path(out), None
+
+    @property
+    def main(self) -> bool: return self.rank == 0
+
+    def _pg(self):
+        "The gloo group of the runner's collectives (made once; the process group too, if no one has made it yet)."
+        if self._group is None:
+            import datetime, torch, torch.distributed as dist
+            t = datetime.timedelta(seconds=self.timeout)
+            if not dist.is_initialized():        # accelerate and TRL find it and use it, with this timeout
+                cuda = torch.cuda.is_available()
+                if cuda: torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
+                dist.init_process_group('cuda:nccl,cpu:gloo' if cuda else 'gloo', timeout=t)
+            self._group = dist.new_group(backend='gloo', timeout=t)
+        return self._group
+
+    def _collective(self, what: str, fn: Callable) -> None:
+        try: fn(self._pg())
+        except Exception as e:
+            notes = self.failures()
+            if notes: n = notes[0]; raise StageError(n['stage'], f"stage '{n['stage']}' failed on rank {n['rank']}: {n['error']}") from e
+            raise StageError(what, f"rank {self.rank} lost the other processes at {what}: {type(e).__name__}: {str(e)[:300]}") from e
+
+    def gather(self, obj: Any, what: str = 'a gather') -> list:
+        "`obj` of every rank, in rank order, on every rank."
+        if self.world == 1: return [obj]
+        import torch.distributed as dist
+        got = [None] * self.world
+        self._collective(what, lambda g: dist.all_gather_object(got, obj, group=g))
+        return got
+
+    def barrier(self, what: str = 'a barrier') -> None:
+        "Wait until every rank is here (at most `timeout` seconds)."
+        if self.world > 1: self.gather(None, what)
+
+    def share(self, fn: Callable[[], Any], what: str = 'a broadcast') -> Any:
+        "`fn()` run on rank 0 alone: its result, or the exception it raised, on every rank."
+        if self.world == 1: return fn()
+        import pickle, torch.distributed as dist
+        box = [None]
+        if self.main:
+            try: box = [('ok', fn())]
+            except Exception as e:
+                try: pickle.dumps(e); box = [('error', e)]
+                except Exception: box = [('error', RuntimeError(f"{type(e).__name__}: {e}"))]
+        self._collective(what, lambda g: dist.broadcast_object_list(box, src=0, group=g))
+        kind, value = box[0]
+        if kind == 'error': raise value
+        return value
+
+    def note_failure(self, stage: str, err: BaseException) -> None:
+        "Leave why this rank stops where every rank can read it (nothing to say with one process)."
+        if self.world > 1 and self.out is not None:
+            atomic_write_text(self.out / f'.rank-{self.rank}.failed.json',
+                              json.dumps({'stage': stage, 'rank': self.rank, 'error': f'{type(err).__name__}: {err}'[:2000], 'time': time.time()}))
+
+    def failures(self) -> list[dict]:
+        "The notes of the ranks that failed, oldest first."
+        notes = []
+        for p in (self.out.glob('.rank-*.failed.json') if self.out is not None else ()):
+            with contextlib.suppress(OSError, ValueError): notes.append(json.loads(p.read_text()))
+        return sorted(notes, key=lambda n: n.get('time', 0))
+
+    def clear_failures(self) -> None:
+        "Forget an earlier run's notes (rank 0, before the first stage)."
+        for p in (self.out.glob('.rank-*.failed.json') if self.out is not None else ()): p.unlink(missing_ok=True)
+
+    def __repr__(self): return f"Ranks(rank={self.rank}, world={self.world}, timeout={self.timeout:g})"
+
 # %% ../nbs/08a_runner.ipynb #0a7bae9f
 def say(msg: str, verbose: bool = True):
     "A progress line on stderr, `[rlvr] msg`, when `verbose`."
@@ -187,23 +274,35 @@ def _collect_metrics(out: Path, names: Sequence[str]) -> None:
     atomic_write_text(out / 'metrics.jsonl', ''.join(lines))
 
 def run_stage(stage: Stage, out: Path, h: str, cfg: Any = None, *, progress: bool = True, verbose: bool = True,
-              resources: Any = None) -> dict:
-    "Run one stage atomically into `out/<stage.name>`; return its `DONE.json` record."
+              resources: Any = None, ranks: Ranks | None = None) -> dict:
+    """Run one stage atomically into `out/<stage.name>`; return its `DONE.json` record. With several `ranks`, every rank
+    runs the stage function into its own temporary folder and rank 0 alone moves its folder into place."""
+    ranks = ranks if ranks is not None else Ranks(out=out)
     final = out / stage.name
     tmp = out / f".tmp-{stage.name.replace('/', '-')}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
-    ctx = StageContext(stage.name, cfg, out, tmp, progress, resources); ctx.hash = h
+    ctx = StageContext(stage.name, cfg, out, tmp, progress, resources, ranks); ctx.hash = h
     started, t0, c0 = time.time(), time.perf_counter(), time.process_time()
-    say(f"stage {stage.name}: running", verbose)
+    say(f"stage {stage.name}: running", verbose and ranks.main)
     try:
         summary = stage.fn(ctx)
+        ranks.barrier(f"the end of stage '{stage.name}'")          # every rank has done its part
     except BaseException as e:
         ctx.close(); shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, StageError) and e.stage == stage.name: raise      # another rank failed: said there
         if isinstance(e, Exception):
-            say(f"stage {stage.name}: FAILED ({type(e).__name__}: {e})", verbose)
-            raise StageError(stage.name, f"stage '{stage.name}' failed: {type(e).__name__}: {e}") from e
+            who = f' on rank {ranks.rank}' if ranks.world > 1 else ''
+            say(f"stage {stage.name}: FAILED{who} ({type(e).__name__}: {e})", verbose)
+            first = next((n for n in ranks.failures() if n.get('rank') != ranks.rank), None)   # the cause, when another rank failed first
+            ranks.note_failure(stage.name, e)
+            if first is not None: raise StageError(first['stage'], f"stage '{first['stage']}' failed on rank {first['rank']}: {first['error']}") from e
+            raise StageError(stage.name, f"stage '{stage.name}' failed{who}: {type(e).__name__}: {e}") from e
         raise
     ctx.close()
+    if not ranks.main:                                               # rank 0 writes the stage's files
+        shutil.rmtree(tmp, ignore_errors=True)
+        ranks.barrier(f"the output of stage '{stage.name}'")
+        return stage_done(out, stage.name)
     wall = time.perf_counter() - t0
     rec = {'stage': stage.name, 'config_hash': h, 'started': started, 'finished': time.time(), 'wall_s': round(wall, 3),
            'cpu_s': round(time.process_time() - c0, 3),
@@ -216,13 +315,18 @@ def run_stage(stage: Stage, out: Path, h: str, cfg: Any = None, *, progress: boo
         shutil.rmtree(old, ignore_errors=True); os.replace(final, old)
     os.replace(tmp, final)
     if old is not None: shutil.rmtree(old, ignore_errors=True)
+    for p in ctx.work_dirs: shutil.rmtree(p, ignore_errors=True)    # the stage is complete: its scratch is not needed
+    ranks.barrier(f"the output of stage '{stage.name}'")             # the others wait until it is in place
     say(f"stage {stage.name}: done in {wall:.1f} s", verbose)
     return rec
 
 def run_stages(stages: Sequence[Stage], out: str | os.PathLike, *, only: Sequence[str] | None = None, force: bool = False,
-               cfg: Any = None, progress: bool = True, verbose: bool = True, resources: Any = None) -> dict[str, dict]:
-    "Run `stages` in order into `out`, skipping those already complete with the same hash; `only` restricts to some names."
+               cfg: Any = None, progress: bool = True, verbose: bool = True, resources: Any = None,
+               ranks: Ranks | None = None) -> dict[str, dict]:
+    """Run `stages` in order into `out`, skipping those already complete with the same hash; `only` restricts to some names.
+    With several `ranks`, rank 0 decides which stages are complete and every rank follows."""
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    ranks = ranks if ranks is not None else Ranks(out=out)
     hs, names = stage_hashes(stages), [s.name for s in stages]
     todo = [s for s in stages if only is None or s.name in only]
     # before any work: every dependency must either run now or already be complete with the current hash
@@ -234,15 +338,15 @@ def run_stages(stages: Sequence[Stage], out: str | os.PathLike, *, only: Sequenc
                 if rec is None or rec.get('config_hash') != hs[d]:
                     why = 'is not complete' if rec is None else 'was run with a different configuration'
                     raise StageError(s.name, f"stage '{s.name}' needs stage '{d}', which {why} in {out}; run it first (or run all stages)")
-    clean_stale_temps(out, verbose)
-    records = {}
+    if ranks.main: clean_stale_temps(out, verbose); ranks.clear_failures()
+    records, verbose_main = {}, verbose and ranks.main
     for s in todo:
-        rec = stage_done(out, s.name)
+        rec = ranks.share(lambda: stage_done(out, s.name), f"the resume check of stage '{s.name}'")
         if rec is not None and rec.get('config_hash') == hs[s.name] and not force:
-            say(f"stage {s.name}: complete, skipped (resume)", verbose); records[s.name] = rec; continue
-        if rec is not None: say(f"stage {s.name}: {'forced' if force else 'configuration changed'}, rerunning", verbose)
-        records[s.name] = run_stage(s, out, hs[s.name], cfg, progress=progress, verbose=verbose, resources=resources)
-        _collect_metrics(out, names)
+            say(f"stage {s.name}: complete, skipped (resume)", verbose_main); records[s.name] = rec; continue
+        if rec is not None: say(f"stage {s.name}: {'forced' if force else 'configuration changed'}, rerunning", verbose_main)
+        records[s.name] = run_stage(s, out, hs[s.name], cfg, progress=progress, verbose=verbose, resources=resources, ranks=ranks)
+        if ranks.main: _collect_metrics(out, names)
     return records
 
 # %% ../nbs/08a_runner.ipynb #8c23245b
