@@ -687,7 +687,8 @@ class VLLMJudge(JudgeBackend):
 _RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 
 class RequestFailed(Exception):
-    "A judge request that failed for good (after retries, or with a non-retryable HTTP status)."
+    "A judge request that failed for good (after retries, or with a non-retryable HTTP status); `retryable`: another server may answer it."
+    def __init__(self, msg: str = '', retryable: bool = False): super().__init__(msg); self.retryable = retryable
 
 def _redact_url(url: str) -> str: return re.sub(r'//[^/@]*@', '//***@', url)
 
@@ -726,7 +727,7 @@ async def post_with_retries(client, url: str, payload: dict, *, headers: Mapping
         if wait >= left(): raise DeadlineExceeded(f"the next retry (in {wait:.1f} s) would pass the deadline; last error: {last}")
         if on_retry: on_retry(attempt, last)
         await asyncio.sleep(wait)
-    raise RequestFailed(f"gave up after {retries + 1} attempts; last error: {last}")
+    raise RequestFailed(f"gave up after {retries + 1} attempts; last error: {last}", retryable=True)
 
 # %% ../nbs/03a_backends.ipynb #eba1952c
 def _run_sync(coro_fn: Callable, *args):
@@ -749,11 +750,17 @@ def _token_names(tokenizer, ids: Sequence[int]) -> dict[str, int]:
         for f in forms: names[f] = t if names.get(f, t) == t else None
     return {f: t for f, t in names.items() if t is not None}
 
+class _Endpoint:
+    "One server of an `OpenAIJudge`: its counters, and until when it is skipped after a failure."
+    def __init__(self, url):
+        if not (isinstance(url, str) and url.startswith(('http://', 'https://'))): raise ValueError(f"base_url entry {_redact_url(str(url))!r} is not an http(s) URL")
+        self.base_url, self.down_until, self.stats = url.rstrip('/'), 0.0, Counter(dict.fromkeys(('requests', 'failures', 'retries', 'failovers'), 0))
+
 class OpenAIJudge(JudgeBackend):
-    "Verdicts from an OpenAI-compatible server (`endpoint='chat'` or `'completions'`), async and concurrent."
+    "Verdicts from OpenAI-compatible servers (`endpoint='chat'` or `'completions'`; one base URL or a list), async and concurrent."
     name = 'openai'
-    def __init__(self, base_url: str, model: str, *, api_key_env: str | None = 'OPENAI_API_KEY', endpoint: str = 'chat',
-                 concurrency: int = 16, timeout: float = 60.0, retries: int = 3, backoff: float = 0.5,
+    def __init__(self, base_url: str | Sequence[str], model: str, *, api_key_env: str | None = 'OPENAI_API_KEY', endpoint: str = 'chat',
+                 concurrency: int = 16, timeout: float = 60.0, retries: int = 3, backoff: float = 0.5, cooldown: float = 5.0,
                  request_timeout: float = 120.0, batch_timeout: float | None = None, send_token_ids: bool = True,
                  sample: bool = True, seed: int = 0, top_logprobs: int = 20, tokenizer=None,
                  yes: str = 'YES', no: str = 'NO', sampler: str = 'engine', extra_body: Mapping | None = None):
@@ -763,7 +770,11 @@ class OpenAIJudge(JudgeBackend):
         if retries < 0 or not timeout > 0 or not request_timeout > 0 or (batch_timeout is not None and not batch_timeout > 0):
             raise ValueError(f"need retries >= 0 and timeout, request_timeout, batch_timeout > 0, got retries={retries!r}, "
                              f"timeout={timeout!r}, request_timeout={request_timeout!r}, batch_timeout={batch_timeout!r}")
-        self.base_url, self.model, self.api_key_env, self.endpoint = base_url.rstrip('/'), model, api_key_env, endpoint
+        urls = [base_url] if isinstance(base_url, str) else base_url
+        if not isinstance(urls, (list, tuple)) or not urls: raise ValueError(f"base_url must be a URL or a non-empty list of URLs, not {base_url!r}")
+        self._endpoints = list({e.base_url: e for e in map(_Endpoint, urls)}.values())   # each server once
+        self.base_urls, self.cooldown = tuple(e.base_url for e in self._endpoints), float(cooldown)
+        self.base_url, self.model, self.api_key_env, self.endpoint = self.base_urls[0], model, api_key_env, endpoint
         self.concurrency, self.timeout, self.retries, self.backoff = concurrency, float(timeout), int(retries), float(backoff)
         self.request_timeout, self.batch_timeout, self.send_token_ids = float(request_timeout), batch_timeout, bool(send_token_ids)
         self.extra_body = dict(extra_body or {})
@@ -793,6 +804,10 @@ class OpenAIJudge(JudgeBackend):
 
     @property
     def url(self) -> str: return f"{self.base_url}/{'chat/completions' if self.endpoint == 'chat' else 'completions'}"
+    @property
+    def endpoint_stats(self) -> dict[str, dict[str, int]]:
+        "Per server (URL redacted): requests sent there, failed, retried there, and moved on to another server."
+        return {_redact_url(e.base_url): dict(e.stats) for e in self._endpoints}
 
     def payload(self, chat: Sequence[Mapping], seed: int | None = None) -> dict:
         "The JSON body of one request."
@@ -889,28 +904,39 @@ class OpenAIJudge(JudgeBackend):
         import httpx
         chats = _check_chats(chats)
         if not chats: return []
-        seeds, headers, sem = self._seeds(len(chats)), self._headers(), asyncio.Semaphore(self.concurrency)
+        seeds, headers, eps, route = self._seeds(len(chats)), self._headers(), self._endpoints, self.url[len(self.base_url):]
+        sems, busy = [asyncio.Semaphore(self.concurrency) for _ in eps], [0] * len(eps)   # `concurrency` per server
         batch_end = time.monotonic() + self.batch_timeout if self.batch_timeout is not None else math.inf
         outer = current_deadline()                          # the caller's batch bound (e.g. the reward function's)
         if outer is not None and outer.end is not None: batch_end = min(batch_end, outer.end)
-        def on_retry(attempt, err): self.stats['retries'] += 1
+        def pick(tried):                                    # the least busy server not tried yet, healthy ones first
+            left = [k for k in range(len(eps)) if k not in tried]
+            return min(left, key=lambda k: (eps[k].down_until > time.monotonic(), busy[k])) if left else None
         async def send(client, payload):
-            deadline = min(time.monotonic() + self.request_timeout, batch_end)
-            return await post_with_retries(client, self.url, payload, headers=headers, retries=self.retries,
-                                           backoff=self.backoff, on_retry=on_retry, deadline=deadline)
-        async def send_limited(client, payload):
-            async with sem: return await send(client, payload)
+            deadline, tried = min(time.monotonic() + self.request_timeout, batch_end), set()
+            while True:
+                k = pick(tried); ep = eps[k]; tried.add(k); busy[k] += 1
+                try:
+                    async with sems[k]:
+                        alt = pick(tried)
+                        elsewhere = alt is not None and eps[alt].down_until <= time.monotonic()   # else: retried here
+                        if elsewhere and ep.down_until > time.monotonic(): continue   # it went down while this request waited
+                        ep.stats['requests'] += 1
+                        def on_retry(attempt, err, st=ep.stats): self.stats['retries'] += 1; st['retries'] += 1
+                        try: return await post_with_retries(client, ep.base_url + route, payload, headers=headers, deadline=deadline,
+                                                            retries=0 if elsewhere else self.retries, backoff=self.backoff, on_retry=on_retry)
+                        except RequestFailed as e:
+                            if e.retryable: ep.stats['failures'] += 1; self.stats['endpoint_failures'] += 1; ep.down_until = time.monotonic() + self.cooldown
+                            if not e.retryable or alt is None: raise      # a deadline or a refusal (e.g. HTTP 400) would fail anywhere
+                            ep.stats['failovers'] += 1; self.stats['failovers'] += 1
+                finally: busy[k] -= 1
         async def one(client, i, chat, seed):
             try:
-                if self._words is None:
-                    async with sem:
-                        payload = self.payload(chat, seed)
-                        body = await send(client, payload)
-                        tok, top = self.parse(body)
+                if self._words is None: tok, top = self.parse(await send(client, self.payload(chat, seed)))
                 else:                          # multi-token words: the main request and one per forced prefix, concurrently
                     payload = self.payload(chat, seed)
                     posts = [payload] + [self.forced_payload(payload['prompt'], pre) for pre in self._words.prefixes]
-                    bodies = await asyncio.gather(*(send_limited(client, p) for p in posts), return_exceptions=True)
+                    bodies = await asyncio.gather(*(send(client, p) for p in posts), return_exceptions=True)
                     err = next((b for b in bodies if isinstance(b, BaseException)), None)
                     if err is not None: raise err
                     parsed = [self.parse_tokens(b) for b in bodies]
@@ -923,7 +949,7 @@ class OpenAIJudge(JudgeBackend):
             if self._words is not None: return self._verdict_words(parsed)
             self._note_split(tok)
             return self._count(verdict_from_logprobs(tok, top, yes=self.yes, no=self.no, stats=self.stats), top, self.yes, self.no)
-        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        limits = httpx.Limits(max_connections=self.concurrency * len(eps), max_keepalive_connections=self.concurrency * len(eps))
         async with httpx.AsyncClient(timeout=self.timeout, limits=limits) as client:
             vs = list(await asyncio.gather(*(one(client, i, c, s) for i, (c, s) in enumerate(zip(chats, seeds)))))
         return self._sample_locally(vs)
@@ -933,5 +959,6 @@ class OpenAIJudge(JudgeBackend):
         return _run_sync(self.averdicts, chats)
 
     def __repr__(self):
-        return (f"OpenAIJudge({_redact_url(self.base_url)!r}, {self.model!r}, endpoint={self.endpoint!r}, "
+        urls = [_redact_url(u) for u in self.base_urls]
+        return (f"OpenAIJudge({urls[0] if len(urls) == 1 else urls!r}, {self.model!r}, endpoint={self.endpoint!r}, "
                 f"api_key_env={self.api_key_env!r}, concurrency={self.concurrency}, sample={self.sample}, sampler={self.sampler!r}, seed={self.seed})")

@@ -65,7 +65,7 @@ class BackendsConfig:
     "Where generation and judging run."
     generation: str = _opt('hf', "evaluation answers: 'hf' | 'vllm'")
     judge: str = _opt('hf', "generative judges: 'hf' | 'vllm' | 'openai'")
-    judge_base_url: str | None = _opt(None, "the OpenAI-compatible endpoint for judge 'openai' (e.g. `vllm serve`), e.g. http://judge:8000/v1")
+    judge_base_url: str | list | None = _opt(None, "judge 'openai': the OpenAI-compatible server (e.g. `vllm serve`), e.g. http://judge:8000/v1, or a list of servers")
     judge_kwargs: dict = _opt({}, "passed to the judge backend (vLLM: tensor_parallel_size, ...; openai: concurrency, ...)")
     verdict_words: list = _opt(['YES', 'NO'], "the judges' verdict words [yes, no]: what every generative judge is scored on and the student is trained to say (any token length)")
     chat_template: str | None = _opt(None, "for models whose tokenizer has none: 'plain' (a plain 'Role: text' format) or a Jinja template; null: the model's own")
@@ -73,6 +73,7 @@ class BackendsConfig:
     vllm_mode: str = _opt('colocate', "'colocate' | 'server' (TRL `vllm_mode`)")
     bf16: bool = _opt(False, "bfloat16 models and training (TRL `bf16`; GPU only)")
     device: str = _opt('auto', "'auto' | 'cpu' | 'cuda'")
+    dist_timeout: float = _opt(600.0, "seconds a process of a multi-process run waits at a barrier or collective before the whole run fails (gloo's default is 30 minutes)")
 
 @dataclass
 class AgreementConfig:
@@ -142,7 +143,7 @@ RENAMED_KEYS = {'distill.epochs': 'distill.num_train_epochs', 'distill.holdout':
 # keys added with a default that does what the code did before them: left out of stage hashes while at that default,
 # so that the stages of a run made before them are still complete
 ADDED_KEYS = {'backends.verdict_words': ['YES', 'NO'], 'backends.chat_template': None, 'distill.probe_questions': 50,
-              'distill.probe_keys': None}
+              'distill.probe_keys': None, 'backends.dist_timeout': 600.0}
 
 _SECTIONS = {'data': DataConfig, 'models': ModelsConfig, 'backends': BackendsConfig, 'agreement': AgreementConfig,
              'explore': ExploreConfig, 'distill': DistillConfig, 'train': TrainConfig, 'evaluate': EvaluateConfig}
@@ -561,7 +562,7 @@ def _numbers(cfg: RunConfig) -> list[tuple[str, Any, str]]:
                ('distill.augment_rate', s.augment_rate, 'unit'), ('distill.heldout', s.heldout, 'unit'),
                ('distill.probe_questions', s.probe_questions, 'positive'), ('distill.probe_keys', s.probe_keys, 'positive'),
                ('evaluate.batch_size', e.batch_size, 'positive'), ('evaluate.max_new_tokens', e.max_new_tokens, 'positive'),
-               ('evaluate.temperature', e.temperature, 'non-negative')])
+               ('evaluate.temperature', e.temperature, 'non-negative'), ('backends.dist_timeout', cfg.backends.dist_timeout, 'positive')])
 
 def _generation_batch(cfg: RunConfig, name: str, world: int, errs: list) -> None:
     """The batch rules of TRL's `GRPOConfig` for section `name` (explore or train): the samples of one generation,
@@ -683,6 +684,9 @@ def check_config(cfg: RunConfig, *, cuda: bool | None = None) -> RunConfig:
         if not t.rewards: errs.append("'train.rewards' is empty: give at least one reward (one policy is trained per reward)")
         if len(set(map(str, t.rewards))) != len(t.rewards): errs.append(f"'train.rewards' has duplicates: {t.rewards}")
     if b.judge == 'openai' and not b.judge_base_url: errs.append("'backends.judge' is 'openai' but 'backends.judge_base_url' is not set")
+    urls = b.judge_base_url
+    for u in [urls] if isinstance(urls, str) else urls if isinstance(urls, list) else []:
+        if not (isinstance(u, str) and u.startswith(('http://', 'https://'))): errs.append(f"'backends.judge_base_url': {u!r} is not an http(s) URL")
     w = b.verdict_words
     if isinstance(w, list) and not (len(w) == 2 and all(isinstance(s, str) and s.strip() for s in w) and w[0] != w[1]):
         errs.append(f"'backends.verdict_words' must be two different non-empty strings [yes, no], not {w!r}")

@@ -217,15 +217,28 @@ def _verifier_section(out: Path, figs: dict, rel: str) -> list[str]:
     if figs['reliability']: md += [f"![reliability diagram]({rel}/reliability.png)", '']
     return md
 
+def _done_records(out: Path) -> list[dict]:
+    "Every completed stage's `DONE.json`, in pipeline order."
+    order = {n: i for i, n in enumerate(['agreement', 'explore', 'distill'])}
+    rs = [json.loads(d.read_text()) for d in out.glob('**/DONE.json')]
+    return sorted(rs, key=lambda r: (order.get(r['stage'], 3 if r['stage'].startswith('train') else 4 if r['stage'] == 'evaluate' else 5), r['stage']))
+
+def _judges_section(out: Path) -> list[str]:
+    "Each stage's judges (`judges` in its summary): requests, parse failures, judge errors; per server requests / failures."
+    rows = [{'stage': r['stage'], 'judge': n, 'requests': st.get('requests', z), 'parse failures': st.get('parse_failures', z),
+             'judge errors': st.get('judge_errors', st.get('failed_requests', z)),
+             'servers: requests / failures': ', '.join(f"{u} {e.get('requests', 0)} / {e.get('failures', 0)}" for u, e in (j.get('endpoints') or {}).items()) or None}
+            for r in _done_records(out) for n, j in ((r.get('summary') or {}).get('judges') or {}).items()
+            for st in [j.get('stats') or {}] for z in [0 if st else None]]   # a counter left out is 0
+    return ['## Judges', '', md_table(rows), ''] if rows else []
+
 def _stages_section(out: Path) -> list[str]:
     trows = []
-    for d in sorted(out.glob('**/DONE.json')):
-        r = json.loads(d.read_text()); tm = r.get('timers', {})
+    for r in _done_records(out):
+        tm = r.get('timers', {})
         parts = {k: tm.get(k) for k in ('generation', 'judging', 'optimisation')}
         other = (r.get('wall_s') or 0) - sum(v or 0 for v in parts.values())
         trows.append({'stage': r['stage'], 'wall s': r.get('wall_s'), 'cpu s': r.get('cpu_s'), **parts, 'other': max(0.0, other)})
-    order = {n: i for i, n in enumerate(['agreement', 'explore', 'distill'])}
-    trows.sort(key=lambda r: (order.get(r['stage'], 3 if r['stage'].startswith('train') else 4 if r['stage'] == 'evaluate' else 5), r['stage']))
     return ['## Stages', '', 'Wall time per stage and the seconds spent generating (policy), judging (any verifier) and optimising '
             '(training minus the two); "other" is loading models, building trainers and datasets, writing files (see `bench/pipeline.py`).', '',
             md_table(trows, ['stage', 'wall s', 'cpu s', 'generation', 'judging', 'optimisation', 'other']), '',
@@ -260,7 +273,7 @@ def build_report(out: str | os.PathLike, dest: str | os.PathLike | None = None) 
     cfg = RunConfig.from_yaml(out / 'config.yaml') if (out / 'config.yaml').is_file() else None
     figs = _plots(out, res, dest)
     md = (_header_section(out, cfg) + _results_section(res, figs, rel) + _agreement_section(out, dest, rel)
-          + _verifier_section(out, figs, rel) + _stages_section(out))
+          + _verifier_section(out, figs, rel) + _judges_section(out) + _stages_section(out))
     text = '\n'.join(md)
     (dest / 'report.md').write_text(text)
     return text

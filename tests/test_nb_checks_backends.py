@@ -1,6 +1,7 @@
 """Checks moved out of `nbs/03a_backends.ipynb`, where each function keeps one example: the remaining top-k cases, the
 plain-text path of `chat_token_ids`, seeds and input checks, verdict spellings, multi-token words against brute force,
-the context bound, `post_with_retries` against an in-process server, payload refusals, and failure injection."""
+the context bound, `post_with_retries` against an in-process server, payload refusals, failure injection, the local
+sampler's draws, and a single dead server."""
 import asyncio, http.server, json, math, os, threading, time
 from collections import Counter
 
@@ -274,3 +275,20 @@ def test_vllm_request_parameters_and_prompts(vllm_judge):
     check_eq((p.max_tokens, p.temperature, p.logprobs, p.seed), (1, 0.0, 20, None))
     check_eq((vj.forced_params().max_tokens, vj.forced_params().temperature), (1, 0.0))
     check_eq(vj.prompts(chats[:1])[0]['prompt_token_ids'], chat_token_ids(vj.llm.get_tokenizer(), chats[:1])[0])
+
+def test_local_sampler_draws_and_engine_seed_in_payload():
+    # the local sampler: the hf backend's draws, `torch.rand(n, generator=Generator().manual_seed(seed), dtype=float64)`
+    vs = [Verdict('NO', 0.5, 0.3)] * 1000
+    loc = JudgeBackend(seed=0, sampler='local')._sample_locally(vs)
+    u = torch.rand(1000, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    test_eq([v.label for v in loc], ['YES' if x < 0.5 else ('NO' if x < 0.8 else None) for x in u.tolist()])
+    chat = CHAT
+    test_eq(OpenAIJudge('http://h/v1', 'j', seed=1).payload(chat, seed=7)['seed'], 7)
+
+def test_openai_dead_port_is_counted_judge_errors():
+    import socket
+    chat = CHAT
+    with socket.socket() as so: so.bind(('127.0.0.1', 0)); closed_port = so.getsockname()[1]  # nothing listens there
+    dead = OpenAIJudge(f'http://127.0.0.1:{closed_port}/v1', 'judge', retries=1, backoff=0.01, timeout=2)
+    vs = dead.verdicts([chat] * 2)
+    test_eq([v.label for v in vs], [None, None]); test_eq(dead.stats['failed_requests'], 2); test_eq(dead.stats['retries'], 2)

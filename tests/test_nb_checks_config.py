@@ -26,6 +26,13 @@ def test_renamed_keys_read_with_a_warning_and_hash_under_old_names():
     test_eq(old, new); test_eq(old2, new)
     test_fail(lambda: RunConfig.from_dict({'distill': {'epochs': 3, 'num_train_epochs': 2}}), contains="give only 'distill.num_train_epochs'")
 
+def test_renamed_helper_warns():
+    from rlvr_nb.config import _renamed
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter('always')
+        test_eq(_renamed({'distill': {'holdout': 0.1}}, []), {'distill': {'heldout': 0.1}})
+    test_eq([x.category for x in w], [FutureWarning])
+
 def test_unknown_keys_and_bad_types():
     test_fail(lambda: RunConfig.from_dict({'train': {'estimater': 'rloo'}}), contains="unknown key 'train.estimater'; did you mean 'estimator'?")
     test_fail(lambda: RunConfig.from_dict({'train': {'max_steps': 'ten'}}), contains="'train.max_steps' must be")

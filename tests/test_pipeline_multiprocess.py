@@ -19,7 +19,7 @@ def sets(tmp, *extra):
             'explore.per_device_train_batch_size=8', 'distill.batch_size=16', 'distill.heldout=0.25',
             'distill.sft_args={micro_batch_size: 8}', 'train.max_steps=1', 'train.max_completion_length=8',
             'train.per_device_train_batch_size=8', 'train.learning_rate=0.0', 'train.monitor_grader=false',
-            'evaluate.max_new_tokens=8', *extra]  # DIST_TIMEOUT
+            'evaluate.max_new_tokens=8', 'backends.dist_timeout=60', *extra]
 
 def torchrun(out, sets, fault=None, timeout=240, quiet=True):
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'CUDA_VISIBLE_DEVICES': '', 'PYTHONPATH': str(HERE)}
