@@ -196,7 +196,7 @@ def test_openai_failure_injection():
 
 # ------------------------------------------------------------------ vLLM (flag vllm): the notebook's real-engine checks
 @pytest.fixture(scope='module')
-def vllm_judge():
+def vllm_judge(vllm_server_soon):  # the session's shared server (when a selected test needs it) boots while the engine loads
     "The notebook's in-process engine on the tiny fixture judge, its greedy verdicts of the fixture chats, and the model folder."
     import sys; from pathlib import Path
     sys.path.insert(0, str(Path(__file__).parent))
@@ -250,19 +250,18 @@ def test_generative_verifier_over_vllm(vllm_judge):
     for a, b in zip(vs, greedy): test_close(a.p_yes, b.p_yes, eps=1e-5)
 
 @pytest.mark.vllm
-def test_vllm_openai_server_both_endpoints(vllm_judge):
-    from vllm_fixtures import free_port, start_vllm_server, wait_healthy, stop_server
+def test_vllm_openai_server_both_endpoints(vllm_judge, vllm_server, vllm_server_proc, monkeypatch):
+    # the session's shared server (conftest.py): python -m vllm.entrypoints.openai.api_server --model <this model folder> ...
+    # --served-model-name tiny ... --api-key ...; the judge sends the key from the environment
+    from vllm_fixtures import SHARED_SERVER_KEY
     _, chats, greedy, model_dir, _ = vllm_judge
-    port = free_port()
-    proc = start_vllm_server(model_dir, port)  # python -m vllm.entrypoints.openai.api_server --model ... --port ...
-    try:
-        wait_healthy(proc, port, timeout=240)
-        for ep in ('chat', 'completions'):
-            oj = OpenAIJudge(f'http://127.0.0.1:{port}/v1', 'tiny', endpoint=ep, sample=False, tokenizer=str(model_dir))
-            vs = oj.verdicts(chats)
-            test_eq([v.label for v in vs], [v.label for v in greedy])
-            for a, b in zip(vs, greedy): test_close(a.p_yes, b.p_yes, eps=1e-3); test_close(a.p_no, b.p_no, eps=1e-3)
-    finally: stop_server(proc)
+    test_eq(vllm_server_proc.model_dir, model_dir)
+    monkeypatch.setenv('OPENAI_API_KEY', SHARED_SERVER_KEY)
+    for ep in ('chat', 'completions'):
+        oj = OpenAIJudge(vllm_server, 'tiny', endpoint=ep, sample=False, tokenizer=str(model_dir))
+        vs = oj.verdicts(chats)
+        test_eq([v.label for v in vs], [v.label for v in greedy])
+        for a, b in zip(vs, greedy): test_close(a.p_yes, b.p_yes, eps=1e-3); test_close(a.p_no, b.p_no, eps=1e-3)
 
 
 @pytest.mark.vllm

@@ -1,5 +1,8 @@
 """Checks moved out of `nbs/08_config.ipynb`, where each function keeps one example: YAML round trips, renamed keys,
-unknown keys and bad types, bad YAML files, `check_config`'s refusals one by one, and the import-time promise."""
+unknown keys and bad types, bad YAML files, `check_config`'s refusals one by one, the import-time promise, section
+defaults and the toy preset's rewards, an unknown reward, the type check, explained YAML read back, a bad noise rate,
+the argument names read from sources, files that cannot be counted, the paper's preset on a CUDA machine, empty
+rewards, and stage hashes without the new names."""
 import json, os, subprocess, sys, tempfile, warnings
 from pathlib import Path
 
@@ -87,3 +90,40 @@ def test_importing_config_pulls_in_no_model_library():
     r = subprocess.run([sys.executable, '-c', "import sys, rlvr_nb.config; print(sorted(m for m in ('torch', 'transformers', 'datasets', 'pandas', 'numpy') if m in sys.modules))"],
                        capture_output=True, text=True)
     test_eq(r.stdout.strip(), '[]')
+
+def test_section_defaults_and_type_check():
+    from rlvr_nb.config import DistillConfig, TrainConfig, _type_ok
+    test_eq((TrainConfig().rewards, DistillConfig().sft_args['micro_batch_size']), (['rule_binary', 'rule_soft', 'student_soft'], 32))
+    test_eq((_type_ok(3, int | None), _type_ok(True, int), _type_ok(0.5, float)), (True, False, True))
+
+def test_explained_yaml_reads_back_and_every_key_has_help():
+    from dataclasses import fields
+    from rlvr_nb.config import _SECTIONS
+    for cfg in (RunConfig.toy(), RunConfig.paper()):
+        test_eq(RunConfig.from_dict(yaml.safe_load(cfg.to_yaml(explain=True))), cfg)
+        assert all(f.metadata.get('help') for sec in [cfg] + [getattr(cfg, s) for s in _SECTIONS] for f in fields(sec))
+
+def test_oracle_noise_argument_names_and_uncountable_files():
+    from rlvr_nb.config import count_rows, parse_oracle_spec, rl_arg_names, sft_arg_names, toy_domains
+    test_fail(lambda: parse_oracle_spec('toy-oracle@2'), contains='noise rate must be in [0, 1)')
+    rl, sft = rl_arg_names(), sft_arg_names()
+    assert not {'self', 'trainer_kwargs', 'kwargs'} & (rl | sft)
+    test_eq(set(toy_domains()), {'math', 'chemistry', 'economics', 'medicine', 'history'})
+    _d = Path(tempfile.mkdtemp())
+    test_eq(count_rows(_d / 'missing.jsonl'), None); test_eq(count_rows(_d), None)
+
+def test_check_config_paper_on_cuda_and_empty_rewards():
+    check_config(RunConfig.paper(), cuda=True)
+    test_fail(lambda: check_config(RunConfig.toy(**{'train.rewards': []})), contains="'train.rewards' is empty")
+
+def test_toy_preset_rewards():
+    c = RunConfig.toy()
+    test_eq(c.train.rewards, ['rule_binary', 'rule_soft', 'student_soft'])
+
+def test_unknown_reward_name():
+    from rlvr_nb.config import parse_reward
+    test_fail(lambda: parse_reward('rule_hard'), contains='unknown reward')
+
+def test_stage_hash_has_no_new_name():
+    new = RunConfig.from_dict({'distill': {'num_train_epochs': 3, 'heldout': 0.1}})
+    assert 'num_train_epochs' not in new.hash_dict()['distill']

@@ -1,6 +1,7 @@
 """Checks moved out of `nbs/00_data.ipynb`, where each function keeps one example: final steps, the subject table,
 multiple choice to free form (option references, letters, refusals), the MMLU mapping, the released layout, bad rows
-and unreadable files, duplicate ids, multiple-choice rows, the real MMLU and MATH-500 files, and reference kinds."""
+and unreadable files, duplicate ids, multiple-choice rows, the real MMLU and MATH-500 files, and reference kinds; then
+MMLU's row count, an unreadable JSON-lines file and a bad `choices` row skipped, and a letter combination."""
 import tempfile, warnings
 from pathlib import Path
 
@@ -172,3 +173,28 @@ def test_real_references_where_string_rules_fail():
     if known:
         test_eq(len(fails), len(examples))                                       # every reference above is a real one
         test_eq(((fails.contains == 1.0) != fails.correct).sum() >= 6, True)      # the substring rule is wrong on most of them
+
+def test_read_mmlu_counts_every_test_row():
+    "Moved from the notebook's `read_mmlu` example, which keeps the counts' print."
+    from rlvr_nb.data import read_mmlu
+    mmlu_zip = DATA / 'mmlu.zip'
+    if mmlu_zip.exists():
+        recs, stats = read_mmlu(mmlu_zip, 'test')
+        test_eq(stats.total(), 14042)
+        test_eq(recs[0]['source'], 'mmlu/abstract_algebra')
+
+def test_unreadable_jsonl_rows_skipped():
+    "Moved from the notebook's unreadable-file example, which keeps the CSV."
+    tmp = Path(tempfile.mkdtemp())
+    bad_jsonl = tmp / 'bad.jsonl'
+    bad_jsonl.write_text('{"question": "q1", "answer": "a1"}\n{"question": "q2", \n[1, 2]\n{"question": "q4", "answer": "a4"}\n')
+    test_eq(load_rlvr_dataset(bad_jsonl, on_bad='skip')['question'], ['q1', 'q4'])
+
+def test_bad_choices_row_skipped():
+    "Moved from the notebook's multiple-choice example."
+    mcq = [{'question': 'Which gas do plants absorb?', 'subject': 'high_school_biology', 'choices': ['O2', 'CO2', 'N2', 'He'], 'answer': 1},
+           {'question': 'Which hold DNA?', 'subject': 'college_biology', 'choices': ['Nuclei', 'Mitochondria', 'Chloroplasts', 'All of the above'], 'answer': 3}]
+    test_eq(load_rlvr_dataset([{**mcq[0], 'choices': 'abcd'}, mcq[0]], on_bad='skip')['reference'], ['CO2'])
+
+def test_option_reference_letter_combination():
+    test_eq(option_reference("A, B and D"), ('letter_combination', ['A', 'B', 'D']))

@@ -1,5 +1,6 @@
 """Checks moved out of `nbs/07_evaluate.ipynb`, where each function keeps one example: batch composition of greedy
-answers, final steps and refused references in `grade`, the layout of `score_table`, and the paper's Table 1 Avg."""
+answers, final steps and refused references in `grade`, the layout of `score_table`, the paper's Table 1 Avg, and the
+shapes of the paper's tables."""
 import numpy as np, pandas as pd
 from fastcore.test import test_close, test_eq, test_fail
 for _f in (test_close, test_eq, test_fail): _f.__test__ = False   # fastcore's helpers, not tests
@@ -75,3 +76,6 @@ def test_toy_world_end_to_end_oracle_and_rule_grades(tmp_path):
                         RuleVerifier('contains'), progress=False)
     assert rule_grades.correct.sum() <= toy_grades.correct.sum()   # the string rule misses surface forms the oracle accepts
     assert set(score_table(toy_grades, by='domain').columns) == set(score_table(rule_grades, by='domain').columns)
+
+def test_paper_table_shapes():
+    test_eq([paper_table(i).shape for i in (1, 2, 3)], [(22, 13), (10, 12), (2, 3)])

@@ -1,7 +1,9 @@
 """Checks moved out of `nbs/03_reward.ipynb`, where each function keeps one example: judge-prompt slots and truncation,
 verdict-word refusals, the cascade on the toy world, reward-function errors and time bounds, the batch z-score's edge
-cases, bad policy outputs, and the forged turn on SmolLM2's real tokenizer."""
-import asyncio, math, time
+cases, bad policy outputs, the forged turn on SmolLM2's real tokenizer, the judge template's length and hash, the
+one-pass probabilities against a plain full forward, the cascade's saved calls, reward-function names and flavours, and
+the judge chat's system turn and slots."""
+import asyncio, hashlib, math, time
 
 import pytest, torch
 from fastcore.test import test_close, test_eq, test_fail
@@ -125,3 +127,47 @@ def test_smollm2_judges_mmlu_items_without_separating_them(smol):
     t = judge_table(smol, mmlu_triples())
     test_eq(list(t.index), ['correct', 'wrong', 'non-answer'])
     assert (t.p_yes < 0.5).all() and (t.binary == 0).all()   # a useless judge: greedy, it answers neither YES nor NO
+
+def test_judge_template_is_the_released_one():
+    test_eq(len(JUDGE_TEMPLATE), 964)
+    test_eq(hashlib.sha256(JUDGE_TEMPLATE.encode()).hexdigest(), '610ec522a4757b467bdbd971eda0335dfe8aa506832fefae4afa69355814473d')
+
+def test_one_pass_probabilities_equal_a_full_forward(judge_model, qtok):
+    "The notebook's judge example: with and without group prefix sharing, the first-token distribution is the full forward's."
+    Q = ['What is 2 + 3?', 'What is 2 + 3?', 'What is 2 + 3?', 'Name the capital of France.', 'Name the capital of France.']
+    R = ['Therefore, the answer is 5', 'Therefore, the answer is 6', '', 'The answer is Paris.', 'Paris {reference}']
+    A = ['5', '5', '5', 'Paris', 'Paris']
+    gv = GenerativeVerifier(judge_model, qtok, prefix_sharing=False)
+    ids = gv.encode(Q, R, A)
+    with torch.no_grad():
+        full = torch.stack([judge_model(torch.tensor([x])).logits[0, -1].float().softmax(-1) for x in ids])
+    one = gv.first_token_logprobs(ids).exp()
+    test_close(one, full, eps=1e-5)
+    shared = GenerativeVerifier(judge_model, qtok, prefix_sharing=True)
+    test_close(shared.first_token_logprobs(ids, keys=Q).exp(), full, eps=1e-5)
+
+def test_cascade_counts_the_calls_it_saved(judge_model, qtok):
+    casc = CascadeVerifier(math_equivalent, GenerativeVerifier(judge_model, qtok))
+    cq, cr, ca = ['1/2 of 3?'] * 3 + ['x?'], ['Therefore, the answer is $\\frac{3}{2}$', 'Therefore, the answer is 1.5', 'so, roughly 1.5', 'x=4'], ['3/2'] * 3 + ['5']
+    vs = casc.judge(cq, cr, ca)
+    rule = [math_equivalent(r, a) for r, a in zip(cr, ca)]
+    test_eq(casc.stats['judge_calls_saved'], sum(x is True for x in rule))
+    assert rule[0] is True and rule[3] is not True
+
+def test_reward_func_names_and_async_flavour(judge_model, qtok):
+    from trl.trainer.utils import is_async_callable
+    from rlvr_nb.reward import make_async_reward_func
+    f = make_reward_func(GenerativeVerifier(judge_model, qtok), kind='soft')
+    test_eq(f.__name__, 'generative_soft')
+    af = make_async_reward_func(GenerativeVerifier(judge_model, qtok), kind='binary')
+    assert is_async_callable(af) and not is_async_callable(f)
+
+def test_judge_messages_system_turn():
+    msgs = judge_messages('Is {reference} a trap? \\frac{1}{2}', 'Some reasoning.\nTherefore, the answer is {question}  \n\n', '1/2')
+    test_eq(msgs[0], {'role': 'system', 'content': 'You are a helpful assistant.'})
+
+def test_judge_messages_slots_hold_their_text():
+    msgs = judge_messages('Is {reference} a trap? \\frac{1}{2}', 'Some reasoning.\nTherefore, the answer is {question}  \n\n', '1/2')
+    u = msgs[1]['content']
+    assert '**Question:**  \nIs {reference} a trap? \\frac{1}{2}  \n' in u
+    assert '(Final Step Only):**  \nTherefore, the answer is {question}  \n' in u

@@ -1,5 +1,6 @@
 """Checks moved out of `nbs/06_rl.ipynb`, where `compute_advantages` keeps its hand-computed example: RLOO groups and NaN
-rows, RLOO with KL, REINFORCE++ whitening, constant rewards and refusals, the non-answer rule, and config refusals."""
+rows, RLOO with KL, REINFORCE++ whitening, constant rewards and refusals, the non-answer rule, config refusals, RLOO on
+the batch z-score, REINFORCE without normalisation, and both normalisations at once."""
 import math
 
 import torch
@@ -115,3 +116,14 @@ def test_rloo_run_in_the_toy_world_reports_a_held_out_curve():
     quick = toy_rl_run(policy, ptok, 'rloo', 0, test_set, acc0, **{**TOY_RL, 'steps': 6, 'every': 6})
     test_eq(len(quick['reward']), 6); test_eq([s for s, _ in quick['curve']], [0, 6])
     assert 0 < quick['before'] < 1 and 0 <= quick['after'] <= 1, quick
+
+def test_rloo_on_the_batch_z_score_and_both_normalisations():
+    "Moved from the notebook's hand-computed example (rewards (1, 0, 1, 1) in two groups) and the toy config."
+    r = torch.tensor([1., 0., 1., 1.])
+    z = (r - 0.75) / math.sqrt(0.1875)
+    test_close(compute_advantages(r, 2, 'rloo'), torch.tensor([z[0]-z[1], z[1]-z[0], 0., 0.]), eps=1e-5)
+    test_fail(lambda: RLVRConfig.toy(scale_rewards='group'), contains='both set')
+
+def test_reinforce_without_normalisation_is_the_reward():
+    r = torch.tensor([1., 0., 1., 1.])
+    test_close(compute_advantages(r, 2, 'reinforce', reward_norm='none'), r)
