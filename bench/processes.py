@@ -1,6 +1,6 @@
 """`rlvr run` on one process against two (`torchrun`, gloo on the CPU), side by side on the same small toy config.
 
-    python bench/multiprocess.py [--reps 3] [--set KEY=VALUE ...]
+    python bench/processes.py [--reps 3] [--set KEY=VALUE ...]
 
 The global batch is the same (16 samples per RL step: 16 per device on one process, 8 on each of two), so both do the
 same work. Each repetition runs the config from scratch twice, in alternating order: `python -m rlvr_nb.cli run` and
