@@ -53,19 +53,21 @@ def test_augment_negatives_marks_rows_and_skips_keys_holding_the_reference():
     only = verdict_sft_dataset([dict(question='Say yes.', reference='YES', response='YES', verdict='YES')], verbose=False)
     test_eq(len(augment_negatives(only, keys=['YES'], rate=3, verbose=False)), 1)
 
+# teacher-labelled rows of two fields (the notebook's audit example); the last one has no label
+LAB = [dict(question='What is 2+2?', reference='4', response='So 4', verdict='YES', field='STEM'),
+       dict(question='What is 2+2?', reference='4', response='So 5', verdict='NO', field='STEM'),
+       dict(question='Capital?', reference='Paris', response='Paris', verdict='YES', field='Humanities'),
+       dict(question='Capital?', reference='Paris', response='It is Paris, I think', verdict='NO', field='Humanities'),
+       dict(question='Capital?', reference='Paris', response='Lyon', verdict='NO', field='Humanities'),
+       dict(question='Capital?', reference='Paris', response='Rome', verdict=None, field='Humanities')]
+
 def test_train_verifier_refuses_both_names():
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', FutureWarning)
         test_fail(lambda: train_verifier(None, Dataset.from_list([{'prompt': []}]), output_dir='unused', lr=1e-3, learning_rate=1e-4), contains='got both')
 
 def test_evaluate_verifier_f1_per_field_and_ece():
-    lab = [dict(question='What is 2+2?', reference='4', response='So 4', verdict='YES', field='STEM'),
-           dict(question='What is 2+2?', reference='4', response='So 5', verdict='NO', field='STEM'),
-           dict(question='Capital?', reference='Paris', response='Paris', verdict='YES', field='Humanities'),
-           dict(question='Capital?', reference='Paris', response='It is Paris, I think', verdict='NO', field='Humanities'),
-           dict(question='Capital?', reference='Paris', response='Lyon', verdict='NO', field='Humanities'),
-           dict(question='Capital?', reference='Paris', response='Rome', verdict=None, field='Humanities')]
-    rep = evaluate_verifier(RuleVerifier('contains'), lab)
+    rep = evaluate_verifier(RuleVerifier('contains'), LAB)
     test_close(rep.overall['f1'], 2 * 2 / (2 * 2 + 1 + 0))
     test_eq(rep.per_field.loc['STEM', 'accuracy'], 1.0)
     test_close(expected_calibration_error([0.1, 0.9, 0.65, 0.75], [0, 1, 1, 0], bins=10), (0.1 + 0.1 + 0.35 + 0.75) / 4)
@@ -91,13 +93,7 @@ def test_negatives_spread_over_keys_and_the_audit_ece():
     sft = verdict_sft_dataset(EXPL, verbose=False)
     aug = augment_negatives(sft, rate=2.0, keys=['Thought process:', 'Solución'], seed=1, verbose=False)
     test_eq(Counter(aug['final_step'][3:]), Counter({'Thought process:': 3, 'Solución': 3}))
-    lab = [dict(question='What is 2+2?', reference='4', response='So 4', verdict='YES', field='STEM'),
-           dict(question='What is 2+2?', reference='4', response='So 5', verdict='NO', field='STEM'),
-           dict(question='Capital?', reference='Paris', response='Paris', verdict='YES', field='Humanities'),
-           dict(question='Capital?', reference='Paris', response='It is Paris, I think', verdict='NO', field='Humanities'),
-           dict(question='Capital?', reference='Paris', response='Lyon', verdict='NO', field='Humanities'),
-           dict(question='Capital?', reference='Paris', response='Rome', verdict=None, field='Humanities')]
-    rep = evaluate_verifier(RuleVerifier('contains'), lab)
+    rep = evaluate_verifier(RuleVerifier('contains'), LAB)
     test_eq(rep.overall['ece'], 0.2)   # confident everywhere, wrong on one row of five
 
 def test_binary_metrics_zero_division_when_asked_and_an_exact_split_is_disjoint():
